@@ -1,0 +1,307 @@
+"""What ImageExampleGen does with each file it finds: walk the data root safely, then decode
+each candidate once with Pillow and decide whether it is ingested, normalised or rejected.
+
+Outcomes (the ingest report's contract):
+  ingested    the original bytes are stored unchanged (an RGB or grayscale JPEG/PNG);
+  normalised  the image was decoded and re-encoded (EXIF rotation, mode conversion, first
+              frame of an animation, a format TensorFlow does not decode well);
+  rejected    the file is not a usable image; `reason` says why;
+  skipped     the file was never opened as an image (hidden, system file, symlink leaving
+              the data root, not a regular file, duplicate content).
+"""
+
+import dataclasses
+import hashlib
+import io
+import os
+import stat
+import unicodedata
+import warnings
+import zlib
+from typing import List, Optional, Tuple
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+import pipeline_config
+
+INGESTED = "ingested"
+NORMALISED = "normalised"
+REJECTED = "rejected"
+SKIPPED = "skipped"
+OUTCOMES = (INGESTED, NORMALISED, REJECTED, SKIPPED)
+
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclasses.dataclass
+class FileRecord:
+  """One file found under the data root, and what became of it."""
+  path: str                     # relative to the data root, '/'-separated
+  outcome: str = ""
+  reason: str = ""
+  class_name: Optional[str] = None
+  split: Optional[str] = None
+  sha256: Optional[str] = None
+  label: Optional[int] = None
+  height: Optional[int] = None
+  width: Optional[int] = None
+  format: Optional[str] = None
+  mode: Optional[str] = None
+  # Absolute path to read (a symlink inside the root is resolved); never in the report.
+  source: Optional[str] = None
+  encoded: Optional[bytes] = None
+
+  def report_row(self) -> dict:
+    row = dataclasses.asdict(self)
+    row["class"] = row.pop("class_name")
+    del row["source"], row["encoded"]
+    return row
+
+
+@dataclasses.dataclass
+class WalkResult:
+  class_names: List[str]
+  candidates: List[FileRecord]   # to be decoded
+  skipped: List[FileRecord]      # already decided
+
+
+def _is_hidden(part: str) -> bool:
+  return part.startswith(".")
+
+
+def walk_data_root(root: str) -> WalkResult:
+  """Lists every file under `root` (sorted), deciding the ones that are never opened.
+
+  Class folders are the non-hidden directories directly under `root`; their names are
+  normalised to Unicode NFC so the same name typed on macOS and Linux is one class.
+  Symlinks are followed only when their real path lies inside the data root. Files that are
+  not regular files (FIFOs, sockets, devices) are listed and never opened.
+  """
+  real_root = os.path.realpath(root)
+  class_names = set()
+  candidates, skipped = [], []
+
+  def skip(rel, reason, class_name=None):
+    skipped.append(FileRecord(path=rel, outcome=SKIPPED, reason=reason, class_name=class_name))
+
+  for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    dirnames.sort()
+    rel_dir = os.path.relpath(dirpath, root)
+    rel_dir = "" if rel_dir == "." else rel_dir
+    if not rel_dir:
+      for d in dirnames:
+        full = os.path.join(dirpath, d)
+        if not _is_hidden(d) and not os.path.islink(full):
+          class_names.add(unicodedata.normalize("NFC", d))
+    # Symlinked directories are not descended into by os.walk; list them.
+    for d in list(dirnames):
+      full = os.path.join(dirpath, d)
+      if os.path.islink(full):
+        skip(_join(rel_dir, d), "symlink_to_directory")
+    entries = sorted(filenames)
+    for name in entries:
+      rel = _join(rel_dir, name)
+      full = os.path.join(dirpath, name)
+      parts = rel.split("/")
+      class_name = unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
+      if any(_is_hidden(p) for p in parts):
+        skip(rel, "hidden_file", class_name)
+        continue
+      if name.lower() in SYSTEM_FILES:
+        skip(rel, "system_file", class_name)
+        continue
+      if class_name is None:
+        skip(rel, "not_in_class_folder")
+        continue
+      source = full
+      if os.path.islink(full):
+        target = os.path.realpath(full)
+        if os.path.commonpath([real_root, target]) != real_root:
+          skip(rel, "symlink_outside_root", class_name)
+          continue
+        source = target
+      try:
+        mode = os.stat(source).st_mode
+      except OSError as e:
+        skip(rel, f"unreadable: {e.strerror}", class_name)
+        continue
+      if not stat.S_ISREG(mode):
+        skip(rel, "not_a_regular_file", class_name)
+        continue
+      candidates.append(FileRecord(path=rel, class_name=class_name, source=source))
+  return WalkResult(sorted(class_names), candidates, skipped)
+
+
+def check_data_root(root: str) -> WalkResult:
+  """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
+  if not os.path.isdir(root):
+    raise pipeline_config.ToolkitError(
+        f"Data root {root} does not exist or is not a directory. Pass --data-root pointing to "
+        "a folder with one subfolder per class (<root>/<class>/<image files>), or create a "
+        "demo set with 'python -m pipeline demo-data --task image --output DIR'.")
+  walk = walk_data_root(root)
+  if not walk.class_names:
+    raise pipeline_config.ToolkitError(
+        f"Data root {root} has no class folders. Put the images in one subfolder per class "
+        "(<root>/<class>/<image files>); the sorted folder names become the labels.")
+  return walk
+
+
+def _join(rel_dir: str, name: str) -> str:
+  return f"{rel_dir}/{name}" if rel_dir else name
+
+
+def content_fingerprint(root: str) -> str:
+  """A digest of every file's relative path and content under `root` (cache key)."""
+  digest = hashlib.sha256()
+  walk = walk_data_root(root)
+  for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
+    digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
+    if record.source:
+      digest.update(_file_sha256(record.source).encode())
+  return digest.hexdigest()
+
+
+def _file_sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+
+def split_for(sha256: str, split_percentages) -> str:
+  """The split an image lands in, decided by its content hash alone (stable across runs)."""
+  bucket = int(sha256[:8], 16) % 100
+  upper = 0
+  for name, percent in split_percentages:
+    upper += percent
+    if bucket < upper:
+      return name
+  return split_percentages[-1][0]
+
+
+def inspect_file(record: FileRecord, options) -> FileRecord:
+  """Reads `record.source` once and fills in outcome, reason, sha256 and the encoded image.
+
+  `options` is an IngestConfig. Never raises for a bad file: the reason is recorded.
+  """
+  try:
+    size = os.path.getsize(record.source)
+    if size == 0:
+      return _reject(record, "empty_file")
+    if size > options.max_file_bytes:
+      return _reject(record, f"file_too_large: {size} bytes > {options.max_file_bytes}")
+    with open(record.source, "rb") as f:
+      data = f.read()
+  except OSError as e:
+    return _reject(record, f"unreadable: {e.strerror or e}")
+  record.sha256 = hashlib.sha256(data).hexdigest()
+  try:
+    return _decode(record, data, options)
+  except _Rejection as r:
+    return _reject(record, str(r))
+
+
+class _Rejection(Exception):
+  pass
+
+
+def _reject(record: FileRecord, reason: str) -> FileRecord:
+  record.outcome, record.reason = REJECTED, reason
+  return record
+
+
+def _open(data: bytes, allowed: Tuple[str, ...]) -> Image.Image:
+  try:
+    return Image.open(io.BytesIO(data), formats=list(allowed))
+  except UnidentifiedImageError:
+    pass
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    raise _Rejection(f"too_many_pixels: {e}")
+  except (OSError, SyntaxError, ValueError, EOFError) as e:
+    raise _Rejection(f"corrupt: {e}")
+  # Name the format if Pillow knows it, without ever loading its pixels.
+  try:
+    with Image.open(io.BytesIO(data)) as other:
+      fmt = other.format
+  except Exception:  # pylint: disable=broad-except
+    raise _Rejection("not_an_image: content is not a recognised image format")
+  raise _Rejection(f"format_not_allowed: {fmt} (allowed: {', '.join(allowed)})")
+
+
+def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
+    img = _open(data, tuple(options.allowed_formats))
+    record.format, record.mode = img.format, img.mode
+    width, height = img.size
+    if width * height > options.max_pixels:
+      raise _Rejection(
+          f"too_many_pixels: {width}x{height} exceeds max_pixels={options.max_pixels}")
+    if min(width, height) < options.min_side:
+      raise _Rejection(f"too_small: {width}x{height} is under min_side={options.min_side}")
+    try:
+      img.load()
+    except Image.DecompressionBombError as e:
+      raise _Rejection(f"too_many_pixels: {e}")
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error,
+            Image.DecompressionBombWarning) as e:
+      message = str(e)
+      if "truncated" in message or "broken data stream" in message:
+        raise _Rejection(f"truncated: {message}")
+      raise _Rejection(f"corrupt: {message}")
+
+  notes = []
+  frames = getattr(img, "n_frames", 1)
+  if frames > 1:
+    notes.append(f"animated: first frame of {frames}")
+  orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+  if orientation not in (None, 1):
+    img = ImageOps.exif_transpose(img)
+    notes.append(f"exif_orientation {orientation} applied")
+  rgb, mode_note = _to_rgb(img, tuple(options.background_color))
+  if mode_note:
+    notes.append(mode_note)
+  if record.format not in ("JPEG", "PNG"):
+    notes.append(f"{record.format} re-encoded")
+
+  record.width, record.height = rgb.size
+  if not notes and img.mode in ("RGB", "L"):
+    record.outcome, record.encoded = INGESTED, data
+    return record
+  out = io.BytesIO()
+  if record.format == "JPEG":
+    rgb.save(out, format="JPEG", quality=95)
+  else:
+    rgb.save(out, format="PNG")
+  record.outcome, record.reason, record.encoded = NORMALISED, "; ".join(notes), out.getvalue()
+  return record
+
+
+def _to_rgb(img: Image.Image, background) -> Tuple[Image.Image, str]:
+  """Returns an RGB image and a note saying what conversion was needed ('' for none)."""
+  mode = img.mode
+  if mode == "RGB":
+    return img, ""
+  if mode == "L":
+    return img.convert("RGB"), ""
+  has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+      mode == "P" and "transparency" in img.info)
+  if has_alpha:
+    rgba = img.convert("RGBA")
+    canvas = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+    canvas.alpha_composite(rgba)
+    return canvas.convert("RGB"), f"mode {mode} composited onto background {tuple(background)}"
+  if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    pixels = np.asarray(img, dtype=np.float64)
+    if mode.startswith("I;16"):
+      top = 65535.0
+    else:
+      top = float(pixels.max()) if pixels.size else 1.0
+      top = 255.0 if top <= 255.0 else (65535.0 if top <= 65535.0 else top)
+    gray = np.clip(pixels * (255.0 / top), 0, 255).round().astype(np.uint8)
+    return Image.fromarray(gray, "L").convert("RGB"), f"mode {mode} rescaled to 8-bit"
+  return img.convert("RGB"), f"mode {mode} converted to RGB"

@@ -1,0 +1,103 @@
+"""The ingest report: one record per file found, totals that reconcile, and a summary.
+
+On-disk layout of an IngestReport artifact:
+  {uri}/ingest_report.json   {"totals": {...}, "per_class": {...}, "per_reason": {...},
+                              "class_names": [...], "files": [{path, outcome, reason, class,
+                              split, sha256, ...}, ...]}
+  {uri}/ingest_report.md     the same, summarised for a human
+"""
+
+import collections
+import json
+import os
+from typing import Dict, Iterable, List
+
+from components.image_example_gen import image_checks
+
+REPORT_JSON = "ingest_report.json"
+REPORT_MARKDOWN = "ingest_report.md"
+
+
+def resolve_duplicates(records: List[image_checks.FileRecord]) -> List[image_checks.FileRecord]:
+  """Decides files that share one sha256: kept once per class; two classes is a conflict."""
+  usable = [r for r in records if r.outcome in (image_checks.INGESTED, image_checks.NORMALISED)]
+  if len(usable) < 2:
+    return records
+  usable.sort(key=lambda r: r.path)
+  classes = sorted({r.class_name for r in usable})
+  if len(classes) > 1:
+    for r in usable:
+      others = [c for c in classes if c != r.class_name]
+      r.outcome, r.encoded = image_checks.REJECTED, None
+      r.reason = f"label_conflict: same content also filed under {', '.join(others)}"
+    return records
+  for r in usable[1:]:
+    r.outcome, r.encoded = image_checks.SKIPPED, None
+    r.reason = f"duplicate_of: {usable[0].path}"
+  return records
+
+
+def build_report(rows: Iterable[dict], class_names: List[str]) -> dict:
+  """Totals, per-class and per-reason counts over report rows (FileRecord.report_row())."""
+  rows = sorted(rows, key=lambda r: r["path"])
+  totals = collections.Counter(r["outcome"] for r in rows)
+  per_class: Dict[str, collections.Counter] = {c: collections.Counter() for c in class_names}
+  per_reason = collections.Counter()
+  per_split = collections.Counter()
+  for r in rows:
+    if r["class"] is not None:
+      per_class.setdefault(r["class"], collections.Counter())[r["outcome"]] += 1
+    if r["outcome"] in (image_checks.REJECTED, image_checks.SKIPPED, image_checks.NORMALISED):
+      per_reason[_reason_key(r["reason"])] += 1
+    if r["split"] and r["outcome"] in (image_checks.INGESTED, image_checks.NORMALISED):
+      per_split[r["split"]] += 1
+  return {
+      "totals": {
+          "found": len(rows),
+          **{o: totals.get(o, 0) for o in image_checks.OUTCOMES},
+      },
+      "per_split": dict(sorted(per_split.items())),
+      "per_class": {c: dict(v) for c, v in sorted(per_class.items())},
+      "per_reason": dict(per_reason.most_common()),
+      "class_names": class_names,
+      "files": rows,
+  }
+
+
+def _reason_key(reason: str) -> str:
+  return reason.split(":", 1)[0].split(" ", 1)[0] if reason else "unspecified"
+
+
+def write_report(report: dict, uri: str) -> None:
+  os.makedirs(uri, exist_ok=True)
+  with open(os.path.join(uri, REPORT_JSON), "w", encoding="utf-8") as f:
+    json.dump(report, f, indent=1, ensure_ascii=False)
+  with open(os.path.join(uri, REPORT_MARKDOWN), "w", encoding="utf-8") as f:
+    f.write(render_markdown(report))
+
+
+def read_report(uri: str) -> dict:
+  with open(os.path.join(uri, REPORT_JSON), encoding="utf-8") as f:
+    return json.load(f)
+
+
+def render_markdown(report: dict) -> str:
+  t = report["totals"]
+  lines = [
+      "# Ingest report", "",
+      f"Found {t['found']} files: {t['ingested']} ingested, {t['normalised']} normalised, "
+      f"{t['rejected']} rejected, {t['skipped']} skipped.", "",
+      "## Per class", "", "| class | ingested | normalised | rejected | skipped |",
+      "|---|---|---|---|---|",
+  ]
+  for name, counts in report["per_class"].items():
+    lines.append(f"| {name} | " + " | ".join(
+        str(counts.get(o, 0)) for o in image_checks.OUTCOMES) + " |")
+  lines += ["", "## Per reason", "", "| reason | files |", "|---|---|"]
+  lines += [f"| {k} | {v} |" for k, v in report["per_reason"].items()]
+  to_look_at = [r for r in report["files"] if r["outcome"] == image_checks.REJECTED]
+  lines += ["", "## Files to look at first", ""]
+  lines += [f"- `{r['path']}`: {r['reason']}" for r in to_look_at[:50]] or ["None."]
+  if len(to_look_at) > 50:
+    lines.append(f"- ... and {len(to_look_at) - 50} more in {REPORT_JSON}")
+  return "\n".join(lines) + "\n"

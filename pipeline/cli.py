@@ -1,0 +1,135 @@
+"""Command line: `python -m pipeline run | demo-data` (contract in ARCHITECTURE.md)."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import List, Optional
+
+import pipeline_config
+from components.image_example_gen import image_checks
+
+# Flag -> (config section, field, type). Every flag defaults to the config's value.
+_OVERRIDES = {
+    "backbone": ("trainer", "backbone", str),
+    "weights": ("trainer", "weights", str),
+    "image_size": ("trainer", "image_size", int),
+    "batch_size": ("trainer", "batch_size", int),
+    "head_epochs": ("trainer", "head_epochs", int),
+    "fine_tune_epochs": ("trainer", "fine_tune_epochs", int),
+    "fine_tune_blocks": ("trainer", "fine_tune_blocks", int),
+    "head_learning_rate": ("trainer", "head_learning_rate", float),
+    "fine_tune_learning_rate": ("trainer", "fine_tune_learning_rate", float),
+    "seed": ("trainer", "seed", int),
+    "min_accuracy": ("evaluation", "min_accuracy", float),
+    "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+  commands = parser.add_subparsers(dest="command", required=True)
+
+  run = commands.add_parser("run", help="run the whole pipeline locally on Beam")
+  run.add_argument("--data-root", required=True, help="<root>/<class>/<image files>")
+  run.add_argument("--work-dir", required=True,
+                   help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
+  run.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
+  for flag, (_, _, kind) in _OVERRIDES.items():
+    run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+  run.add_argument("--train-percent", type=int, default=None,
+                   help="percentage of the content-hash space in the train split (rest: eval)")
+  run.add_argument("--beam-arg", action="append", default=None,
+                   help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
+  run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+  run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
+
+  demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
+  demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  demo.add_argument("--output", required=True)
+  return parser
+
+
+def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
+  config = pipeline_config.load_config(args.config)
+  config.data_root = os.path.abspath(args.data_root)
+  config.work_dir = os.path.abspath(args.work_dir)
+  config.task = args.task
+  for flag, (section, field, _) in _OVERRIDES.items():
+    value = getattr(args, flag)
+    if value is not None:
+      setattr(getattr(config, section), field, value)
+  if args.train_percent is not None:
+    config.ingest.split_percentages = {"train": args.train_percent,
+                                       "eval": 100 - args.train_percent}
+  if args.beam_arg:
+    config.beam_args = list(args.beam_arg)
+  if args.no_cache:
+    config.enable_cache = False
+  config.validate()
+  return config
+
+
+def _quiet_logs(verbose: bool) -> None:
+  if verbose:
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger().setLevel(logging.WARNING)
+
+
+def _run(args) -> int:
+  config = build_config(args)
+  image_checks.check_data_root(config.data_root)
+  _quiet_logs(args.verbose)
+  print(f"Running the {config.task} pipeline on {config.data_root} "
+        f"(work dir {config.work_dir}); importing TFX takes a moment...", flush=True)
+  from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+  summary = local_runner.run(config)
+  metrics = summary["metrics"]
+  print(json.dumps({k: summary[k] for k in ("blessed", "pushed_model", "baseline_model")},
+                   indent=2))
+  if "accuracy" in metrics:
+    print(f"Eval accuracy: {metrics['accuracy']:.4f}"
+          + (f" (baseline {metrics['baseline_accuracy']:.4f})"
+             if "baseline_accuracy" in metrics else ""))
+  ingest = summary["ingest"]
+  print(f"Ingested {ingest.get('ingested', 0) + ingest.get('normalised', 0)} of "
+        f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
+  if summary["pushed_model"]:
+    print(f"Pushed model: {summary['pushed_model']}")
+  else:
+    print(f"The model was not blessed (accuracy below {config.evaluation.min_accuracy} or "
+          "worse than the last blessed model); nothing was pushed.")
+  print(f"Summary: {config.last_run_path}")
+  return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    if args.command == "demo-data":
+      from pipeline import demo_data  # pylint: disable=import-outside-toplevel
+      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output)))
+      return 0
+    return _run(args)
+  except Exception as e:  # pylint: disable=broad-except
+    cause = _toolkit_error(e)
+    if cause is None:
+      raise
+    print(f"error: {cause}", file=sys.stderr)
+    return 2
+
+
+def _toolkit_error(error: BaseException) -> Optional[pipeline_config.ToolkitError]:
+  """Finds the ToolkitError behind an exception that TFX or Beam may have wrapped."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, pipeline_config.ToolkitError):
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None

@@ -1,0 +1,89 @@
+"""Builds the TFX pipeline from a PipelineConfig (the one place components are wired)."""
+
+import dataclasses
+import os
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+import pipeline_config
+from components.image_example_gen.component import ImageExampleGen
+from trainer import export
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "schemas")
+IMAGE_TRAINER_RUN_FN = "trainer.image_trainer.run_fn"
+RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
+  """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline.
+
+  Without a blessed baseline (the first run) the change threshold is not applied.
+  """
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+                                  label_key="label", prediction_key="probabilities")],
+      slicing_specs=[tfma.SlicingSpec()],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name="ExampleCount"),
+          tfma.MetricConfig(
+              class_name="SparseCategoricalAccuracy",
+              threshold=tfma.MetricThreshold(
+                  value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={"value": config.min_accuracy}),
+                  change_threshold=tfma.GenericChangeThreshold(
+                      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                      absolute={"value": -config.max_accuracy_drop - 1e-10}))),
+      ])])
+
+
+def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
+  """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> Trainer ->
+  Resolver(latest blessed) -> Evaluator -> Pusher."""
+  config.validate()
+  example_gen = ImageExampleGen(
+      input_base=os.path.abspath(config.data_root),
+      ingest_config=pipeline_config.to_json(config.ingest))
+  schema_gen = tfx.components.ImportSchemaGen(
+      schema_file=os.path.join(SCHEMA_DIR, "image_schema.pbtxt"))
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+      # Image format and size histograms, which the schema's image_domain checks.
+      stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True))
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+  trainer = tfx.components.Trainer(
+      run_fn=IMAGE_TRAINER_RUN_FN,
+      examples=example_gen.outputs["examples"],
+      schema=schema_gen.outputs["schema"],
+      train_args=tfx.proto.TrainArgs(splits=["train"]),
+      eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+      custom_config={"trainer": dataclasses.asdict(config.trainer)})
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id(RESOLVER_ID)
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs["examples"],
+      model=trainer.outputs["model"],
+      baseline_model=model_resolver.outputs["model"],
+      example_splits=["eval"],
+      eval_config=eval_config(config.evaluation))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs["model"],
+      model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=config.serving_dir)))
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=[example_gen, schema_gen, statistics_gen, example_validator, trainer,
+                  model_resolver, evaluator, pusher],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+          config.metadata_path),
+      beam_pipeline_args=list(config.beam_args))

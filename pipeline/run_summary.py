@@ -1,0 +1,124 @@
+"""Reads what a pipeline run did from MLMD and writes `<work-dir>/last_run.json` (contract).
+
+{"task", "span", "run_id", "blessed", "pushed_model", "model", "baseline_model",
+ "metrics": {"accuracy", "example_count", "baseline_accuracy"},
+ "ingest": {"found", "ingested", "normalised", "rejected", "skipped", "report", "cached"},
+ "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
+"""
+
+import json
+import os
+from typing import Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+import pipeline_config
+from components.image_example_gen import ingest_report
+
+_STATES = metadata_store_pb2.Execution.State
+
+
+class _RunRecord:
+  """The executions of the latest pipeline run, with their input and output artifacts."""
+
+  def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str):
+    self._store = store
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    pipelines = store.get_contexts_by_type("pipeline")
+    pipeline_ids = {c.id for c in pipelines if c.name == pipeline_name}
+    if not runs or not pipeline_ids:
+      raise pipeline_config.ToolkitError(
+          f"No run of pipeline {pipeline_name} is recorded in MLMD.")
+    self.run = max(runs, key=lambda c: c.id)
+    self.executions: Dict[str, metadata_store_pb2.Execution] = {}
+    for execution in store.get_executions_by_context(self.run.id):
+      for context in store.get_contexts_by_execution(execution.id):
+        if context.type_id == self._node_type_id():
+          node_id = context.name.split(".", 1)[-1]
+          self.executions[node_id] = execution
+
+  def _node_type_id(self) -> int:
+    return self._store.get_context_type("node").id
+
+  def artifacts(self, node_id: str, key: str, inputs: bool = False
+                ) -> List[metadata_store_pb2.Artifact]:
+    execution = self.executions.get(node_id)
+    if execution is None:
+      return []
+    wanted = ((metadata_store_pb2.Event.INPUT,) if inputs else
+              (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT))
+    ids = [e.artifact_id for e in self._store.get_events_by_execution_ids([execution.id])
+           if e.type in wanted and e.path.steps and e.path.steps[0].key == key]
+    return self._store.get_artifacts_by_id(ids) if ids else []
+
+  def state(self, node_id: str) -> Optional[str]:
+    execution = self.executions.get(node_id)
+    return _STATES.Name(execution.last_known_state) if execution else None
+
+
+def _custom(artifact, name, default=None):
+  value = artifact.custom_properties.get(name)
+  if value is None:
+    return default
+  return getattr(value, value.WhichOneof("value"))
+
+
+def _metrics(evaluation_uri: str) -> Dict[str, float]:
+  """Overall-slice accuracy and example count of the candidate (and baseline) model."""
+  names = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count"}
+  metrics = {}
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    if per_slice.slice_key.single_slice_keys:
+      continue
+    for key_and_value in per_slice.metric_keys_and_values:
+      key = key_and_value.key
+      if key.is_diff or key.HasField("sub_key") or key.name not in names:
+        continue
+      prefix = "baseline_" if key.model_name == "baseline" else ""
+      if key_and_value.value.HasField("double_value"):
+        metrics[prefix + names[key.name]] = key_and_value.value.double_value.value
+  return metrics
+
+
+def summarise(config: pipeline_config.PipelineConfig, resolver_id: str) -> dict:
+  """Builds the last_run.json document for the most recent run."""
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = config.metadata_path
+  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  run = _RunRecord(metadata_store.MetadataStore(connection), config.pipeline_name)
+
+  summary = {"task": config.task, "span": 0, "run_id": run.run.name, "blessed": False,
+             "pushed_model": None, "model": None, "baseline_model": None, "metrics": {},
+             "ingest": {}, "executions": {n: run.state(n) for n in sorted(run.executions)}}
+
+  reports = run.artifacts("ImageExampleGen", "ingest_report")
+  if reports:
+    report = ingest_report.read_report(reports[0].uri)
+    summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
+                         "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
+                         "cached": run.state("ImageExampleGen") == "CACHED"}
+  models = run.artifacts("Trainer", "model")
+  if models:
+    summary["model"] = models[0].uri
+  baselines = run.artifacts(resolver_id, "model")
+  if baselines:
+    summary["baseline_model"] = baselines[0].uri
+  evaluations = run.artifacts("Evaluator", "evaluation")
+  if evaluations:
+    summary["metrics"] = _metrics(evaluations[0].uri)
+    summary["evaluation"] = evaluations[0].uri
+  blessings = run.artifacts("Evaluator", "blessing")
+  if blessings:
+    summary["blessed"] = bool(_custom(blessings[0], "blessed", 0))
+  pushed = run.artifacts("Pusher", "pushed_model")
+  if pushed and _custom(pushed[0], "pushed", 0):
+    summary["pushed_model"] = _custom(pushed[0], "pushed_destination")
+  return summary
+
+
+def write(summary: dict, path: str) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2, ensure_ascii=False)

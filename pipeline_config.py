@@ -1,0 +1,183 @@
+"""One typed configuration for the whole toolkit, with defaults that work out of the box.
+
+Config flows one way: this module -> pipeline factory -> component parameters and the
+Trainer's ``custom_config`` -> trainer. Users override fields with CLI flags or with their own
+Python file passed as ``--config path/to/my_config.py`` that defines ``CONFIG``
+(a :class:`PipelineConfig`).
+
+This module never imports TensorFlow, so reading a configuration is cheap.
+"""
+
+import dataclasses
+import json
+import os
+import runpy
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+
+class ToolkitError(Exception):
+  """An expected failure (bad data, missing weights, a breached gate, ...).
+
+  The message says what went wrong and how to fix it; the CLI prints it without a traceback.
+  """
+
+
+TASKS = ("image", "text", "timeseries")
+BACKBONES = ("vgg16", "xception", "small_convnet")
+
+
+@dataclass
+class IngestConfig:
+  """How ImageExampleGen reads ``<data_root>/<class>/<file>``."""
+  # Split name -> percentage of the content-hash space. Must sum to 100.
+  split_percentages: Dict[str, int] = field(
+      default_factory=lambda: {"train": 80, "eval": 20})
+  # Pillow format names accepted; nothing that runs an external program (EPS, PDF).
+  allowed_formats: Tuple[str, ...] = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
+  # Decompression-bomb guard, checked from the header before pixels are decoded.
+  max_pixels: int = 50_000_000
+  max_file_bytes: int = 50 * 1024 * 1024
+  min_side: int = 8
+  # RGB colour that transparent pixels are composited onto.
+  background_color: Tuple[int, int, int] = (255, 255, 255)
+
+  def validate(self):
+    if sum(self.split_percentages.values()) != 100 or any(
+        p <= 0 for p in self.split_percentages.values()):
+      raise ToolkitError(
+          "split_percentages must be positive and sum to 100. "
+          f"Received: split_percentages={self.split_percentages}")
+    for required in ("train", "eval"):
+      if required not in self.split_percentages:
+        raise ToolkitError(
+            f"split_percentages needs a '{required}' split. "
+            f"Received: split_percentages={self.split_percentages}")
+
+
+@dataclass
+class TrainerConfig:
+  """The transfer-learning recipe: frozen base + head, then fine-tune the top blocks."""
+  backbone: str = "vgg16"
+  # 'imagenet', 'none', or a path (local or gs://) to a weights file for the base.
+  weights: str = "imagenet"
+  image_size: int = 150
+  batch_size: int = 32
+  head_epochs: int = 10
+  fine_tune_epochs: int = 10
+  head_learning_rate: float = 1e-3
+  fine_tune_learning_rate: float = 1e-5
+  # Number of top conv blocks unfrozen in phase 2; None means the backbone's default
+  # (VGG16: block5; Xception: block13 and block14). 0 skips fine-tuning.
+  fine_tune_blocks: Optional[int] = None
+  dense_units: int = 256
+  dropout: float = 0.5
+  seed: int = 42
+
+  def validate(self):
+    if self.backbone not in BACKBONES:
+      raise ToolkitError(
+          f"Unknown backbone. Choose one of {', '.join(BACKBONES)}. "
+          f"Received: backbone={self.backbone!r}")
+    minimum = {"vgg16": 32, "xception": 71, "small_convnet": 16}[self.backbone]
+    if self.image_size < minimum:
+      raise ToolkitError(
+          f"{self.backbone} needs image_size >= {minimum}. "
+          f"Received: image_size={self.image_size}")
+    if self.backbone == "small_convnet" and self.weights not in ("none", "imagenet"):
+      raise ToolkitError(
+          "small_convnet is trained from scratch and takes no weights file. "
+          f"Received: weights={self.weights!r}")
+    for name in ("batch_size", "head_epochs"):
+      if getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+    if self.fine_tune_epochs < 0:
+      raise ToolkitError(
+          f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
+
+
+@dataclass
+class EvalConfig:
+  """When the Evaluator blesses a model."""
+  # Absolute lower bound on eval accuracy.
+  min_accuracy: float = 0.6
+  # How much accuracy may drop against the latest blessed model (0.0: must not be worse).
+  max_accuracy_drop: float = 0.0
+
+
+@dataclass
+class PipelineConfig:
+  """Everything `python -m pipeline run` needs."""
+  data_root: str = ""
+  work_dir: str = "work"
+  task: str = "image"
+  pipeline_name: str = "transfer-learning"
+  enable_cache: bool = True
+  # Passed through to Beam, e.g. ['--direct_running_mode=multi_processing'].
+  beam_args: List[str] = field(default_factory=lambda: ["--direct_num_workers=1"])
+  ingest: IngestConfig = field(default_factory=IngestConfig)
+  trainer: TrainerConfig = field(default_factory=TrainerConfig)
+  evaluation: EvalConfig = field(default_factory=EvalConfig)
+
+  @property
+  def pipeline_root(self) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), "pipeline_root")
+
+  @property
+  def metadata_path(self) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), "metadata.sqlite")
+
+  @property
+  def serving_dir(self) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), "serving")
+
+  @property
+  def last_run_path(self) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), "last_run.json")
+
+  def validate(self):
+    if self.task not in TASKS:
+      raise ToolkitError(
+          f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
+    if self.task != "image":
+      raise ToolkitError(
+          f"The {self.task} pipeline is not available yet; only --task image runs today.")
+    self.ingest.validate()
+    self.trainer.validate()
+
+
+def to_json(section) -> str:
+  """Serialises a config section for a component parameter (parameters must be primitives)."""
+  return json.dumps(dataclasses.asdict(section), sort_keys=True)
+
+
+def from_dict(cls, values: dict):
+  """Rebuilds a config section from the dict that :func:`to_json` or ``asdict`` wrote."""
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(values) - names
+  if unknown:
+    raise ToolkitError(f"Unknown {cls.__name__} fields: {sorted(unknown)}")
+  values = dict(values)
+  if "allowed_formats" in values:
+    values["allowed_formats"] = tuple(values["allowed_formats"])
+  if "background_color" in values:
+    values["background_color"] = tuple(values["background_color"])
+  return cls(**values)
+
+
+def load_config(path: Optional[str] = None) -> PipelineConfig:
+  """Returns the defaults, or the ``CONFIG`` defined by the user's Python file at `path`."""
+  if not path:
+    return PipelineConfig()
+  if not os.path.isfile(path):
+    raise ToolkitError(f"Config file {path} does not exist. Pass a Python file that "
+                       "defines CONFIG = PipelineConfig(...).")
+  namespace = runpy.run_path(path)
+  config = namespace.get("CONFIG")
+  if not isinstance(config, PipelineConfig):
+    raise ToolkitError(
+        f"Config file {path} must define CONFIG as a pipeline_config.PipelineConfig. "
+        f"Received: CONFIG={type(config).__name__}")
+  return config

@@ -1,0 +1,45 @@
+"""The trainer's input pipeline and the image decoding shared with the serving signature."""
+
+from typing import List
+
+import tensorflow as tf
+
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+
+
+def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+  """Encoded image bytes (JPEG, PNG, GIF, BMP) -> float32 RGB [size, size, 3] in [0, 255].
+
+  Used by training and by the exported signatures, so both see identical pixels.
+  """
+  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+  image = tf.image.resize(image, [image_size, image_size])
+  image.set_shape([image_size, image_size, 3])
+  return image
+
+
+def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+  """A batch of encoded images -> float32 [batch, size, size, 3]."""
+  return tf.map_fn(lambda e: decode_image(e, image_size), encoded,
+                   fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
+
+
+def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
+                 shuffle: bool, seed: int) -> tf.data.Dataset:
+  """(pixels, label) batches from the GZIP TFRecords that ImageExampleGen wrote."""
+  files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+  if not files:
+    raise ValueError(f"No TFRecord files match {file_patterns}.")
+  spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+          LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+
+  def parse(serialized):
+    features = tf.io.parse_single_example(serialized, spec)
+    return decode_image(features[IMAGE_KEY], image_size), features[LABEL_KEY]
+
+  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  if shuffle:
+    dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
+  dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

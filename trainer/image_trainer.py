@@ -1,0 +1,85 @@
+"""TFX Trainer module for image classification by transfer learning.
+
+Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"trainer": {...}})`,
+where the dict holds the fields of `pipeline_config.TrainerConfig`.
+
+The recipe reads top to bottom in `train`:
+  phase 1: frozen base (called with training=False), train the head;
+  phase 2: unfreeze the top conv blocks, recompile at a low learning rate, fine-tune.
+"""
+
+import json
+import os
+from typing import List
+
+from tensorflow import keras
+
+import pipeline_config
+from components.image_example_gen.executor import read_label_names
+from trainer import backbones, data, export, model as model_lib, weights
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point."""
+  config = pipeline_config.from_dict(
+      pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
+  # fn_args.train_files are '{examples.uri}/Split-train/*' patterns.
+  examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
+  train(config, fn_args.train_files, fn_args.eval_files, read_label_names(examples_uri),
+        fn_args.serving_model_dir, fn_args.model_run_dir)
+
+
+def train(config: pipeline_config.TrainerConfig, train_files: List[str],
+          eval_files: List[str], label_names: List[str], serving_model_dir: str,
+          model_run_dir: str) -> keras.Model:
+  """Trains the classifier in two phases and exports the serving SavedModel."""
+  config.validate()
+  keras.utils.set_random_seed(config.seed)
+  backbone = backbones.get_backbone(config.backbone)
+  weights_path = (weights.resolve_weights(backbone, config.weights)
+                  if backbone.transfer else None)
+  train_data = data.make_dataset(train_files, config.image_size, config.batch_size,
+                                 shuffle=True, seed=config.seed)
+  eval_data = data.make_dataset(eval_files, config.image_size, config.batch_size,
+                                shuffle=False, seed=config.seed)
+
+  model, base = model_lib.build_classifier(
+      backbone, len(label_names), config.image_size, weights_path,
+      config.dense_units, config.dropout)
+
+  print(f"[Trainer] phase 1: {backbone.name} base "
+        f"{'frozen' if backbone.transfer else 'trained from scratch'}, "
+        f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
+  compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
+  history = {"head": model.fit(train_data, validation_data=eval_data,
+                               epochs=config.head_epochs, verbose=2).history}
+
+  blocks = fine_tune_block_count(config, backbone)
+  if blocks and config.fine_tune_epochs:
+    model_lib.unfreeze_top_blocks(base, backbone, blocks)
+    print(f"[Trainer] phase 2: fine-tuning {model_lib.top_block_names(backbone, blocks)}, "
+          f"{config.fine_tune_epochs} epochs at learning rate "
+          f"{config.fine_tune_learning_rate}", flush=True)
+    compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
+    history["fine_tune"] = model.fit(train_data, validation_data=eval_data,
+                                     epochs=config.fine_tune_epochs, verbose=2).history
+
+  os.makedirs(model_run_dir, exist_ok=True)
+  with open(os.path.join(model_run_dir, "history.json"), "w") as f:
+    json.dump(history, f, indent=1, default=float)
+  export.export_serving_model(model, label_names, config.image_size, serving_model_dir)
+  return model
+
+
+def fine_tune_block_count(config: pipeline_config.TrainerConfig,
+                          backbone: backbones.Backbone) -> int:
+  if not backbone.transfer:
+    return 0
+  if config.fine_tune_blocks is None:
+    return backbone.default_fine_tune_blocks
+  return config.fine_tune_blocks
+
+
+def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+  model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
