@@ -150,7 +150,7 @@ class PipelineConfig:
 
 def to_json(section) -> str:
   """Serialises a config section for a component parameter (parameters must be primitives)."""
-  return json.dumps(dataclasses.asdict(section), sort_keys=True)
+  return json.dumps(dataclasses.asdict(section))
 
 
 def from_dict(cls, values: dict):

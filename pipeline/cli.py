@@ -75,10 +75,13 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
 def _quiet_logs(verbose: bool) -> None:
   if verbose:
     return
+  # TensorFlow, TFDV (glog) and TFX read these when they are first imported.
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  os.environ.setdefault("GLOG_minloglevel", "2")
   from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-  absl_logging.set_verbosity(absl_logging.WARNING)
-  logging.getLogger().setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  for name in ("", "tensorflow", "absl", "apache_beam"):
+    logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _run(args) -> int:

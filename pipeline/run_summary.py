@@ -50,12 +50,17 @@ class _RunRecord:
     wanted = ((metadata_store_pb2.Event.INPUT,) if inputs else
               (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT))
     ids = [e.artifact_id for e in self._store.get_events_by_execution_ids([execution.id])
-           if e.type in wanted and e.path.steps and e.path.steps[0].key == key]
+           if e.type in wanted and key in _event_keys(e)]
     return self._store.get_artifacts_by_id(ids) if ids else []
 
   def state(self, node_id: str) -> Optional[str]:
     execution = self.executions.get(node_id)
     return _STATES.Name(execution.last_known_state) if execution else None
+
+
+def _event_keys(event) -> List[str]:
+  # One event can carry several keys: the same model is both `model` and `baseline_model`.
+  return [step.key for step in event.path.steps if step.HasField("key")]
 
 
 def _custom(artifact, name, default=None):
@@ -82,7 +87,7 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
   return metrics
 
 
-def summarise(config: pipeline_config.PipelineConfig, resolver_id: str) -> dict:
+def summarise(config: pipeline_config.PipelineConfig) -> dict:
   """Builds the last_run.json document for the most recent run."""
   connection = metadata_store_pb2.ConnectionConfig()
   connection.sqlite.filename_uri = config.metadata_path
@@ -102,7 +107,8 @@ def summarise(config: pipeline_config.PipelineConfig, resolver_id: str) -> dict:
   models = run.artifacts("Trainer", "model")
   if models:
     summary["model"] = models[0].uri
-  baselines = run.artifacts(resolver_id, "model")
+  # The resolver is compiled into the Evaluator's inputs, so read the baseline there.
+  baselines = run.artifacts("Evaluator", "baseline_model", inputs=True)
   if baselines:
     summary["baseline_model"] = baselines[0].uri
   evaluations = run.artifacts("Evaluator", "evaluation")

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test suite: set up .venv/, then run pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+./scripts/setup_env.sh
+exec .venv/bin/python -m pytest tests "$@"

@@ -1,0 +1,34 @@
+"""Runs the real ImageExampleGen executor and reads back what it wrote."""
+
+import glob
+import os
+
+import tensorflow as tf
+from tfx.types import standard_artifacts
+
+import pipeline_config
+from components.image_example_gen import executor
+from components.image_example_gen.component import IngestReport
+
+
+def run_executor(root, out, ingest=None):
+  examples = standard_artifacts.Examples()
+  examples.uri = os.path.join(out, "examples")
+  report = IngestReport()
+  report.uri = os.path.join(out, "report")
+  executor.Executor().Do(
+      {}, {executor.EXAMPLES_KEY: [examples], executor.INGEST_REPORT_KEY: [report]},
+      {executor.INPUT_BASE_KEY: root,
+       executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
+           ingest or pipeline_config.IngestConfig())})
+  return examples, report
+
+
+def read_examples(examples_uri, split):
+  files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+  out = []
+  for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+    example = tf.train.Example.FromString(record.numpy())
+    out.append({k: (v.bytes_list.value or v.int64_list.value)[0]
+                for k, v in example.features.feature.items()})
+  return out

@@ -1,0 +1,170 @@
+"""Trainer: the two-phase recipe, weights loading, and the exported serving signatures."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow import keras
+
+import pipeline_config
+from components.image_example_gen import executor
+from tests import image_factory
+from tests.example_gen_helpers import run_executor
+from trainer import backbones, image_trainer, model as model_lib, weights
+
+
+def weighted_trainable(layers):
+  return {l.name for l in layers if l.trainable and l.weights}
+
+
+def test_vgg16_phase1_trains_only_the_head_and_phase2_exactly_block5():
+  vgg = backbones.get_backbone("vgg16")
+  model, base = model_lib.build_classifier(vgg, 3, 32, None, dense_units=16, dropout=0.2)
+  head_weights = {w.name for name in ("head_dense", "probabilities")
+                  for w in model.get_layer(name).weights}
+  assert {w.name for w in model.trainable_weights} == head_weights
+  assert not base.trainable
+
+  model_lib.unfreeze_top_blocks(base, vgg, 1)
+  assert weighted_trainable(base.layers) == {"block5_conv1", "block5_conv2", "block5_conv3"}
+  assert all(not base.get_layer(f"block4_conv{i}").trainable for i in (1, 2, 3))
+  base_trainable = {id(w) for w in base.trainable_weights}
+  assert len(base_trainable) == 6   # three kernels, three biases
+
+  model_lib.unfreeze_top_blocks(base, vgg, 2)
+  assert weighted_trainable(base.layers) == {f"block{b}_conv{i}" for b in (4, 5)
+                                              for i in (1, 2, 3)}
+
+
+def test_xception_phase2_unfreezes_block13_and_block14_keeping_batchnorm_frozen():
+  xception = backbones.get_backbone("xception")
+  model, base = model_lib.build_classifier(xception, 2, 71, None, 8, 0.0)
+  assert {w.name.split("/")[0] for w in model.trainable_weights} <= {"head_dense",
+                                                                     "probabilities"}
+  model_lib.unfreeze_top_blocks(base, xception, xception.default_fine_tune_blocks)
+  trainable = weighted_trainable(base.layers)
+  named_top = {l.name for l in base.layers if l.weights
+               and l.name.split("_")[0] in ("block13", "block14")
+               and not isinstance(l, keras.layers.BatchNormalization)}
+  assert named_top and named_top <= trainable
+  # Besides the named layers, only block13's residual shortcut conv (unnamed in Keras).
+  extra = trainable - named_top
+  assert len(extra) == 1
+  assert isinstance(base.get_layer(extra.pop()), keras.layers.Conv2D)
+  assert not any(n.startswith("block12_") for n in trainable)
+  assert not any(isinstance(l, keras.layers.BatchNormalization) and l.trainable
+                 for l in base.layers)
+
+
+def test_unfreeze_rejects_more_blocks_than_the_backbone_has():
+  vgg = backbones.get_backbone("vgg16")
+  _, base = model_lib.build_classifier(vgg, 2, 32, None, 8, 0.0)
+  with pytest.raises(ValueError, match="fine_tune_blocks=6"):
+    model_lib.unfreeze_top_blocks(base, vgg, 6)
+
+
+def test_weights_file_is_loaded_into_the_base(tmp_path):
+  keras.utils.set_random_seed(7)
+  source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+  path = str(tmp_path / "my_vgg16_notop.h5")
+  source.save_weights(path)
+  vgg = backbones.get_backbone("vgg16")
+
+  keras.utils.set_random_seed(8)
+  _, base = model_lib.build_classifier(
+      vgg, 2, 32, weights.resolve_weights(vgg, path), dense_units=8, dropout=0.0)
+  saved = source.get_weights()
+  loaded = base.get_weights()
+  assert len(saved) == len(loaded) == 26
+  for a, b in zip(saved, loaded):
+    np.testing.assert_array_equal(a, b)
+
+  keras.utils.set_random_seed(8)
+  _, random_base = model_lib.build_classifier(vgg, 2, 32, None, 8, 0.0)
+  assert not np.array_equal(random_base.get_weights()[0], saved[0])
+
+
+def test_weights_path_on_a_tf_filesystem_is_copied_locally(tmp_path):
+  source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+  local = str(tmp_path / "w.h5")
+  source.save_weights(local)
+  remote = "ram://weights/vgg16_notop.h5"
+  tf.io.gfile.makedirs("ram://weights")
+  tf.io.gfile.copy(local, remote, overwrite=True)
+  resolved = weights.resolve_weights(backbones.get_backbone("vgg16"), remote)
+  assert os.path.isfile(resolved)
+  with open(resolved, "rb") as a, open(local, "rb") as b:
+    assert a.read() == b.read()
+
+
+def test_missing_imagenet_weights_name_the_file_and_never_fall_back(tmp_path):
+  vgg = backbones.get_backbone("vgg16")
+  cache = str(tmp_path / "keras_home")
+  with pytest.raises(pipeline_config.ToolkitError) as error:
+    weights.resolve_weights(vgg, "imagenet", cache_dir=cache)
+  message = str(error.value)
+  assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+  assert os.path.join(cache, "models") in message
+
+
+def test_missing_weights_file_is_a_toolkit_error(tmp_path):
+  with pytest.raises(pipeline_config.ToolkitError, match="does not exist"):
+    weights.resolve_weights(backbones.get_backbone("xception"), str(tmp_path / "nope.h5"))
+  assert weights.resolve_weights(backbones.get_backbone("vgg16"), "none") is None
+
+
+@pytest.fixture(scope="module")
+def tiny_examples(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("tiny")
+  root = str(tmp / "data")
+  image_factory.class_folder_dataset(root, classes=("circle", "square"), per_class=12)
+  examples, _ = run_executor(root, str(tmp / "out"))
+  return examples.uri, root
+
+
+def test_fine_tuning_recompiles_with_the_configured_learning_rate(tiny_examples, tmp_path):
+  uri, _ = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=1,
+      fine_tune_epochs=1, fine_tune_learning_rate=3e-5, dense_units=8)
+  model = image_trainer.train(
+      config, [os.path.join(uri, "Split-train", "*")], [os.path.join(uri, "Split-eval", "*")],
+      executor.read_label_names(uri), str(tmp_path / "serving"), str(tmp_path / "run"))
+  assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+  assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(3e-5)
+  base = model.get_layer("vgg16")
+  assert weighted_trainable(base.layers) == {"block5_conv1", "block5_conv2", "block5_conv3"}
+  assert os.path.isfile(tmp_path / "run" / "history.json")
+
+
+def test_exported_model_classifies_raw_image_bytes(tiny_examples, tmp_path):
+  uri, root = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=2,
+      dense_units=8)
+  export_dir = str(tmp_path / "serving")
+  image_trainer.train(config, [os.path.join(uri, "Split-train", "*")],
+                      [os.path.join(uri, "Split-eval", "*")],
+                      executor.read_label_names(uri), export_dir, str(tmp_path / "run"))
+  loaded = tf.saved_model.load(export_dir)
+  files = [os.path.join(root, "circle", "000.png"), os.path.join(root, "square", "001.png")]
+  images = tf.constant([open(f, "rb").read() for f in files])
+  out = loaded.signatures["serving_default"](images=images)
+  assert out["probabilities"].shape == (2, 2)
+  np.testing.assert_allclose(out["probabilities"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+  assert set(out["label"].numpy().tolist()) <= {b"circle", b"square"}
+
+  example = tf.train.Example(features=tf.train.Features(feature={
+      "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[images[0].numpy()]))}))
+  via_examples = loaded.signatures["serving_examples"](
+      examples=tf.constant([example.SerializeToString()]))
+  np.testing.assert_allclose(via_examples["probabilities"].numpy()[0],
+                             out["probabilities"].numpy()[0], rtol=1e-5)
+
+
+def test_trainer_config_rejects_what_a_backbone_cannot_take():
+  with pytest.raises(pipeline_config.ToolkitError, match="image_size >= 71"):
+    pipeline_config.TrainerConfig(backbone="xception", image_size=64).validate()
+  with pytest.raises(pipeline_config.ToolkitError, match="Unknown backbone"):
+    pipeline_config.TrainerConfig(backbone="resnet").validate()
