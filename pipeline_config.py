@@ -56,6 +56,22 @@ class IngestConfig:
 
 
 @dataclass
+class GateConfig:
+  """Quality gates between validation and training; a breach stops the pipeline."""
+  max_rejected_fraction: float = 0.05
+  min_images_per_class: int = 10
+  # Largest class over smallest class, in images kept.
+  max_class_imbalance: float = 10.0
+  # Files with identical content filed under two classes.
+  max_label_conflicts: int = 0
+  fail_on_anomalies: bool = True
+  # Against the last accepted data drop; the first drop always passes.
+  max_label_drift: float = 0.2      # L-infinity distance of the label distributions
+  max_format_drift: float = 0.5     # L-infinity distance of the image format mix
+  max_size_drift: float = 1.0       # relative change of the median width or height
+
+
+@dataclass
 class TrainerConfig:
   """The transfer-learning recipe: frozen base + head, then fine-tune the top blocks."""
   backbone: str = "vgg16"
@@ -118,6 +134,7 @@ class PipelineConfig:
   # Passed through to Beam, e.g. ['--direct_running_mode=multi_processing'].
   beam_args: List[str] = field(default_factory=lambda: ["--direct_num_workers=1"])
   ingest: IngestConfig = field(default_factory=IngestConfig)
+  gates: GateConfig = field(default_factory=GateConfig)
   trainer: TrainerConfig = field(default_factory=TrainerConfig)
   evaluation: EvalConfig = field(default_factory=EvalConfig)
 
@@ -132,6 +149,11 @@ class PipelineConfig:
   @property
   def serving_dir(self) -> str:
     return os.path.join(os.path.abspath(self.work_dir), "serving")
+
+  @property
+  def gate_history_dir(self) -> str:
+    """Where the data gate keeps the profile of the last accepted data drop."""
+    return os.path.join(os.path.abspath(self.work_dir), "data_gate")
 
   @property
   def last_run_path(self) -> str:

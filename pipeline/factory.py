@@ -8,6 +8,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 import pipeline_config
+from components.data_gate.component import DataGate
 from components.image_example_gen.component import ImageExampleGen
 from trainer import export
 
@@ -40,8 +41,8 @@ def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
-  """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> Trainer ->
-  Resolver(latest blessed) -> Evaluator -> Pusher."""
+  """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
+  Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
   config.validate()
   example_gen = ImageExampleGen(
       input_base=os.path.abspath(config.data_root),
@@ -54,6 +55,11 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True))
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+  data_gate = DataGate(
+      ingest_report=example_gen.outputs["ingest_report"],
+      anomalies=example_validator.outputs["anomalies"],
+      gate_config=pipeline_config.to_json(config.gates),
+      history_dir=config.gate_history_dir)
   trainer = tfx.components.Trainer(
       run_fn=IMAGE_TRAINER_RUN_FN,
       examples=example_gen.outputs["examples"],
@@ -61,6 +67,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       train_args=tfx.proto.TrainArgs(splits=["train"]),
       eval_args=tfx.proto.EvalArgs(splits=["eval"]),
       custom_config={"trainer": dataclasses.asdict(config.trainer)})
+  # Nothing trains until every data gate has passed.
+  trainer.add_upstream_node(data_gate)
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -81,7 +89,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[example_gen, schema_gen, statistics_gen, example_validator, trainer,
+      components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate, trainer,
                   model_resolver, evaluator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(

@@ -107,3 +107,40 @@ def test_component_declares_outputs_and_driver():
   component = ImageExampleGen(input_base="/data", ingest_config="{}")
   assert set(component.outputs) == {"examples", "ingest_report"}
   assert component.driver_class.__name__ == "ContentFingerprintDriver"
+
+
+def test_mixed_folder_reconciles_and_no_content_crosses_splits(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("cat", "dog"), per_class=20)
+  for i in range(20):   # every cat image filed again under another name, same class
+    shutil.copy(os.path.join(root, "cat", f"{i:03d}.png"),
+                os.path.join(root, "cat", f"again_{i:03d}.png"))
+  shutil.copy(os.path.join(root, "cat", "000.png"), os.path.join(root, "dog", "stray.png"))
+  image_factory.exif_rotated_jpeg(os.path.join(root, "dog", "phone.jpg"))
+  image_factory.cmyk_jpeg(os.path.join(root, "dog", "print.jpg"))
+  image_factory.truncated_jpeg(os.path.join(root, "dog", "cut.jpg"))
+  image_factory.write_bytes(os.path.join(root, "cat", "zero.png"), b"")
+  image_factory.write_bytes(os.path.join(root, "cat", "._000.png"), b"\0")
+  os.mkfifo(os.path.join(root, "cat", "fifo.jpg"))
+  examples, report_artifact = run_executor(root, str(tmp_path / "out"))
+
+  report = ingest_report.read_report(report_artifact.uri)
+  totals, files = report["totals"], {r["path"]: r for r in report["files"]}
+  assert totals["found"] == 40 + 20 + 1 + 3 + 3
+  assert totals["found"] == sum(totals[o] for o in image_checks.OUTCOMES)
+  assert len(files) == totals["found"]
+  assert files["dog/phone.jpg"]["outcome"] == "normalised"
+  assert files["dog/print.jpg"]["outcome"] == "normalised"
+  assert files["dog/cut.jpg"]["reason"].startswith("truncated")
+  assert files["cat/zero.png"]["reason"] == "empty_file"
+  assert files["cat/._000.png"]["reason"] == "hidden_file"
+  assert files["cat/fifo.jpg"]["reason"] == "not_a_regular_file"
+  assert files["dog/stray.png"]["reason"] == "label_conflict: same content also filed under cat"
+  assert files["cat/000.png"]["reason"] == "label_conflict: same content also filed under dog"
+  assert files["cat/again_005.png"]["reason"] == "duplicate_of: cat/005.png"
+
+  train = read_examples(examples.uri, "train")
+  evaluation = read_examples(examples.uri, "eval")
+  assert len(train) + len(evaluation) == totals["ingested"] + totals["normalised"]
+  assert not {r["sha256"] for r in train} & {r["sha256"] for r in evaluation}
+  assert totals["ingested"] + totals["normalised"] == 19 + 20 + 2

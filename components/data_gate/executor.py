@@ -1,0 +1,91 @@
+"""DataGate executor: judges the ingest report, TFDV anomalies and drift; raises on a breach.
+
+Output layout:
+  {gate_result.uri}/gates.json   [{"name", "passed", "figures", "message"}, ...]
+  {history_dir}/accepted_profile.json   profile of the last drop that passed (drift baseline)
+"""
+
+import dataclasses
+import glob
+import json
+import os
+from typing import Any, Dict, List
+
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+import pipeline_config
+from components.data_gate import gates
+from components.image_example_gen import ingest_report
+
+GATE_CONFIG_KEY = "gate_config"
+HISTORY_DIR_KEY = "history_dir"
+INGEST_REPORT_KEY = "ingest_report"
+ANOMALIES_KEY = "anomalies"
+GATE_RESULT_KEY = "gate_result"
+GATES_FILE = "gates.json"
+PROFILE_FILE = "accepted_profile.json"
+
+
+def read_anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
+  """Split name -> 'feature: short description' for each anomaly ExampleValidator wrote."""
+  found = {}
+  for path in sorted(glob.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb"))):
+    split = os.path.basename(os.path.dirname(path))[len("Split-"):]
+    anomalies = anomalies_pb2.Anomalies()
+    with tf.io.gfile.GFile(path, "rb") as f:
+      anomalies.ParseFromString(f.read())
+    found[split] = [f"{name}: {info.short_description}"
+                    for name, info in sorted(anomalies.anomaly_info.items())]
+    if anomalies.HasField("dataset_anomaly_info"):
+      found[split].append(f"dataset: {anomalies.dataset_anomaly_info.short_description}")
+  return found
+
+
+def _read_json(path: str):
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def _write_json(path: str, value) -> None:
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path, "w") as f:
+    json.dump(value, f, indent=1, ensure_ascii=False)
+
+
+class Executor(base_executor.BaseExecutor):
+  """Stops the pipeline with a ToolkitError when a quality gate is breached."""
+
+  def Do(self, input_dict: Dict[str, List[types.Artifact]],
+         output_dict: Dict[str, List[types.Artifact]],
+         exec_properties: Dict[str, Any]) -> None:
+    config = pipeline_config.from_dict(
+        pipeline_config.GateConfig, json.loads(exec_properties[GATE_CONFIG_KEY]))
+    history_dir = exec_properties[HISTORY_DIR_KEY]
+    report_uri = artifact_utils.get_single_uri(input_dict[INGEST_REPORT_KEY])
+    anomalies_uri = artifact_utils.get_single_uri(input_dict[ANOMALIES_KEY])
+    result_uri = artifact_utils.get_single_uri(output_dict[GATE_RESULT_KEY])
+
+    report = ingest_report.read_report(report_uri)
+    previous = _read_json(os.path.join(history_dir, PROFILE_FILE))
+    results = gates.evaluate(report, read_anomalies(anomalies_uri), config, previous)
+    _write_json(os.path.join(result_uri, GATES_FILE), [dataclasses.asdict(r) for r in results])
+
+    breached = [r for r in results if not r.passed]
+    summary_path = os.path.join(report_uri, ingest_report.REPORT_MARKDOWN)
+    if breached:
+      raise pipeline_config.ToolkitError(
+          "Data gate breached, so nothing was trained or pushed: " + "; ".join(
+              f"{r.name}: {r.message}" for r in breached)
+          + f". See the ingest report {summary_path} and the gate figures "
+          f"{os.path.join(result_uri, GATES_FILE)}; fix the data, or relax the gate in "
+          "pipeline_config.GateConfig if this is expected.")
+    _write_json(os.path.join(history_dir, PROFILE_FILE),
+                {**gates.data_profile(report), "ingest_report": report_uri})
+    print(f"[DataGate] {len(results)} gates passed "
+          f"({', '.join(r.name for r in results)})", flush=True)

@@ -1,0 +1,128 @@
+"""DataGate: each gate judged on real ingest reports; the executor stops on a breach."""
+
+import json
+import os
+
+import pytest
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.types import standard_artifacts
+
+import pipeline_config
+from components.data_gate import executor, gates
+from components.data_gate.component import DataGateResult
+from components.image_example_gen import ingest_report
+from components.image_example_gen.component import IngestReport
+
+
+def make_report(per_class, rejected=0, conflicts=0, fmt="PNG", size=40):
+  rows = []
+  for name, count in per_class.items():
+    for i in range(count):
+      rows.append({"path": f"{name}/{i}.png", "outcome": "ingested", "reason": "",
+                   "class": name, "split": "train", "sha256": f"{name}{i}", "format": fmt,
+                   "width": size, "height": size})
+  for i in range(rejected):
+    rows.append({"path": f"bad/{i}.jpg", "outcome": "rejected", "reason": "truncated: x",
+                 "class": list(per_class)[0], "split": None, "sha256": None,
+                 "format": None, "width": None, "height": None})
+  for i in range(conflicts):
+    rows.append({"path": f"conflict/{i}.png", "outcome": "rejected",
+                 "reason": "label_conflict: same content also filed under b",
+                 "class": list(per_class)[0], "split": "eval", "sha256": "c",
+                 "format": "PNG", "width": size, "height": size})
+  return ingest_report.build_report(rows, sorted(per_class))
+
+
+def failed(results):
+  return {r.name for r in results if not r.passed}
+
+
+CONFIG = pipeline_config.GateConfig()
+
+
+def test_clean_data_passes_every_gate():
+  results = gates.evaluate(make_report({"a": 50, "b": 40}), {"train": []}, CONFIG, None)
+  assert failed(results) == set()
+  assert {r.name for r in results} >= {"max_rejected_fraction", "min_images_per_class",
+                                        "max_class_imbalance", "max_label_conflicts",
+                                        "tfdv_anomalies", "drift"}
+
+
+@pytest.mark.parametrize("report,anomalies,gate", [
+    (make_report({"a": 50, "b": 40}, rejected=10), {}, "max_rejected_fraction"),
+    (make_report({"a": 20, "b": 3}), {}, "min_images_per_class"),
+    (make_report({"a": 500, "b": 20}), {}, "max_class_imbalance"),
+    (make_report({"a": 50, "b": 40}, conflicts=2), {}, "max_label_conflicts"),
+    (make_report({"a": 50, "b": 40}), {"eval": ["image: Low supported image fraction"]},
+     "tfdv_anomalies"),
+])
+def test_each_gate_breaches_alone(report, anomalies, gate):
+  assert failed(gates.evaluate(report, anomalies, CONFIG, None)) == {gate}
+
+
+def test_gates_follow_their_config():
+  report = make_report({"a": 50, "b": 3})
+  relaxed = pipeline_config.GateConfig(min_images_per_class=3, max_class_imbalance=20)
+  assert failed(gates.evaluate(report, {}, relaxed, None)) == set()
+
+
+def test_drift_against_the_previous_drop():
+  previous = gates.data_profile(make_report({"a": 50, "b": 50}))
+  same = gates.evaluate(make_report({"a": 40, "b": 40}), {}, CONFIG, previous)
+  assert failed(same) == set()
+  shifted = gates.evaluate(make_report({"a": 90, "b": 10}), {}, CONFIG, previous)
+  assert failed(shifted) == {"max_label_drift"}
+  label = next(r for r in shifted if r.name == "max_label_drift")
+  assert label.figures["linf"] == pytest.approx(0.4)
+  new_format = gates.evaluate(make_report({"a": 50, "b": 50}, fmt="JPEG"), {}, CONFIG,
+                              previous)
+  assert failed(new_format) == {"max_format_drift"}
+  bigger = gates.evaluate(make_report({"a": 50, "b": 50}, size=200), {}, CONFIG, previous)
+  assert failed(bigger) == {"max_size_drift"}
+
+
+def run_gate(tmp_path, report, anomalies=None, name="run"):
+  report_artifact = IngestReport()
+  report_artifact.uri = str(tmp_path / name / "report")
+  ingest_report.write_report(report, report_artifact.uri)
+  anomalies_artifact = standard_artifacts.ExampleAnomalies()
+  anomalies_artifact.uri = str(tmp_path / name / "anomalies")
+  for split, features in (anomalies or {"train": [], "eval": []}).items():
+    proto = anomalies_pb2.Anomalies()
+    for feature in features:
+      proto.anomaly_info[feature].short_description = "Unexpected string values"
+    os.makedirs(os.path.join(anomalies_artifact.uri, f"Split-{split}"))
+    with open(os.path.join(anomalies_artifact.uri, f"Split-{split}", "SchemaDiff.pb"),
+              "wb") as f:
+      f.write(proto.SerializeToString())
+  result = DataGateResult()
+  result.uri = str(tmp_path / name / "result")
+  executor.Executor().Do(
+      {executor.INGEST_REPORT_KEY: [report_artifact],
+       executor.ANOMALIES_KEY: [anomalies_artifact]},
+      {executor.GATE_RESULT_KEY: [result]},
+      {executor.GATE_CONFIG_KEY: pipeline_config.to_json(CONFIG),
+       executor.HISTORY_DIR_KEY: str(tmp_path / "history")})
+  return result, report_artifact
+
+
+def test_executor_passes_records_figures_and_remembers_the_drop(tmp_path):
+  result, _ = run_gate(tmp_path, make_report({"a": 50, "b": 50}))
+  with open(os.path.join(result.uri, executor.GATES_FILE)) as f:
+    assert all(g["passed"] for g in json.load(f))
+  with open(tmp_path / "history" / executor.PROFILE_FILE) as f:
+    assert json.load(f)["label_distribution"] == {"a": 0.5, "b": 0.5}
+
+
+def test_executor_stops_naming_gate_figures_and_report(tmp_path):
+  run_gate(tmp_path, make_report({"a": 50, "b": 50}), name="first")
+  with pytest.raises(pipeline_config.ToolkitError) as error:
+    run_gate(tmp_path, make_report({"a": 95, "b": 12}), name="second")
+  message = str(error.value)
+  assert "max_label_drift" in message and "0.388" in message
+  assert os.path.join(str(tmp_path / "second" / "report"), "ingest_report.md") in message
+
+
+def test_executor_reads_tfdv_anomalies(tmp_path):
+  with pytest.raises(pipeline_config.ToolkitError, match="tfdv_anomalies.*label_name"):
+    run_gate(tmp_path, make_report({"a": 50, "b": 50}), {"eval": ["label_name"]})
