@@ -102,3 +102,26 @@ def test_a_model_below_the_threshold_is_not_pushed(first_run, demo_config):
   assert summary["blessed"] is False
   assert summary["pushed_model"] is None
   assert sorted(os.listdir(config.serving_dir)) == pushed_before
+
+
+def test_breached_gate_stops_before_training_and_pushes_nothing(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("big", "tiny"), per_class=12)
+  for name in sorted(os.listdir(os.path.join(root, "tiny")))[3:]:
+    os.remove(os.path.join(root, "tiny", name))
+  work = tmp_path / "work"
+  result = subprocess.run(
+      [sys.executable, "-m", "pipeline", "run", "--data-root", root, "--work-dir", str(work),
+       "--config", os.path.join(REPO, "pipeline", "demo_config.py")],
+      capture_output=True, text=True, cwd=REPO)
+  assert result.returncode != 0
+  assert "Traceback" not in result.stderr
+  assert "min_images_per_class" in result.stderr and "tiny (3)" in result.stderr
+  assert "ingest_report.md" in result.stderr
+  assert not (work / "serving").exists()
+  with open(work / "last_run.json") as f:
+    summary = json.load(f)
+  assert "min_images_per_class" in summary["error"]
+  assert summary["pushed_model"] is None and summary["blessed"] is False
+  assert "Trainer" not in summary["executions"]
+  assert summary["executions"]["DataGate"] == "FAILED"

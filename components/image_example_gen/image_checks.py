@@ -244,6 +244,15 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
     if min(width, height) < options.min_side:
       raise _Rejection(f"too_small: {width}x{height} is under min_side={options.min_side}")
     try:
+      frames = getattr(img, "n_frames", 1)
+      orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+      keep_original = (record.format in ("JPEG", "PNG") and img.mode in ("RGB", "L")
+                       and frames == 1 and orientation in (None, 1))
+      if keep_original and record.format == "JPEG":
+        # The original bytes are kept, so pixels are only needed to prove the file decodes:
+        # decoding at 1/8 scale still reads every entropy-coded block (a truncated or
+        # corrupt stream still fails) and skips most of the inverse DCT.
+        img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
       img.load()
     except Image.DecompressionBombError as e:
       raise _Rejection(f"too_many_pixels: {e}")
@@ -254,11 +263,13 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
         raise _Rejection(f"truncated: {message}")
       raise _Rejection(f"corrupt: {message}")
 
+  if keep_original:
+    record.outcome, record.encoded = INGESTED, data
+    record.width, record.height = width, height
+    return record
   notes = []
-  frames = getattr(img, "n_frames", 1)
   if frames > 1:
     notes.append(f"animated: first frame of {frames}")
-  orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
   if orientation not in (None, 1):
     img = ImageOps.exif_transpose(img)
     notes.append(f"exif_orientation {orientation} applied")
@@ -269,9 +280,6 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
     notes.append(f"{record.format} re-encoded")
 
   record.width, record.height = rgb.size
-  if not notes and img.mode in ("RGB", "L"):
-    record.outcome, record.encoded = INGESTED, data
-    return record
   out = io.BytesIO()
   if record.format == "JPEG":
     rgb.save(out, format="JPEG", quality=95)

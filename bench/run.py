@@ -1,0 +1,38 @@
+"""Runs the benchmarks and merges their figures into bench/results.json.
+
+Usage: .venv/bin/python bench/run.py [--quick]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench import ingest_bench  # pylint: disable=wrong-import-position
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+  parser.add_argument("--work", default=os.path.join(REPO, "bench", "out"))
+  parser.add_argument("--output", default=os.path.join(REPO, "bench", "results.json"))
+  args = parser.parse_args()
+  results = {"mode": "quick" if args.quick else "full", "cpu_count": os.cpu_count(),
+             "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
+  count, repeats = (200, 1) if args.quick else (2000, 2)
+  results.update(ingest_bench.run(args.work, count, repeats))
+  with open(args.output, "w") as f:
+    json.dump(results, f, indent=2)
+  print(json.dumps(results, indent=2))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
