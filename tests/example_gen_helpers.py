@@ -25,9 +25,10 @@ def run_executor(root, out, ingest=None):
 
 
 def read_examples(examples_uri, split):
-  files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "*.gz"))
+  files = glob.glob(os.path.join(examples_uri, f"Split-{split}", "data_tfrecord-*"))
+  compression = "GZIP" if files and files[0].endswith(".gz") else ""
   out = []
-  for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+  for record in tf.data.TFRecordDataset(files, compression_type=compression):
     example = tf.train.Example.FromString(record.numpy())
     out.append({k: (v.bytes_list.value or v.int64_list.value)[0]
                 for k, v in example.features.feature.items()})

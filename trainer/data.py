@@ -27,7 +27,7 @@ def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
 
 def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
                  shuffle: bool, seed: int) -> tf.data.Dataset:
-  """(pixels, label) batches from the GZIP TFRecords that ImageExampleGen wrote."""
+  """(pixels, label) batches from the TFRecords that ImageExampleGen wrote."""
   files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
   if not files:
     raise ValueError(f"No TFRecord files match {file_patterns}.")
@@ -38,7 +38,9 @@ def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
     features = tf.io.parse_single_example(serialized, spec)
     return decode_image(features[IMAGE_KEY], image_size), features[LABEL_KEY]
 
-  dataset = tf.data.TFRecordDataset(files, compression_type="GZIP")
+  # ImageExampleGen names GZIP files *.gz (TFX readers detect compression the same way).
+  compression = "GZIP" if files[0].endswith(".gz") else ""
+  dataset = tf.data.TFRecordDataset(files, compression_type=compression)
   if shuffle:
     dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
   dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,8 +1,10 @@
-"""ImageExampleGen executor: image folders -> GZIP TFRecords of tf.Examples + ingest report.
+"""ImageExampleGen executor: image folders -> TFRecords of tf.Examples + an ingest report.
 
 Output layout:
-  {examples.uri}/Split-<split>/data_tfrecord-*.gz   tf.Example {image, label, label_name,
-                                                    height, width, sha256}
+  {examples.uri}/Split-<split>/data_tfrecord-*[.gz] tf.Example {image, label, label_name,
+                                                    height, width, sha256}; uncompressed by
+                                                    default (the images are compressed
+                                                    already), GZIP with compression="gzip"
   {examples.uri}/labels.json                        ["class_a", "class_b", ...] (label id = index)
   {ingest_report.uri}/ingest_report.{json,md}       see ingest_report.py
 """
@@ -21,6 +23,7 @@ from tfx.types import artifact_utils
 import pipeline_config
 from components.image_example_gen import image_checks
 from components.image_example_gen import ingest_report
+from components.image_example_gen import ingest_transforms
 
 INPUT_BASE_KEY = "input_base"
 INGEST_CONFIG_KEY = "ingest_config"
@@ -36,37 +39,8 @@ def read_label_names(examples_uri: str) -> List[str]:
     return json.load(f)
 
 
-def _to_example(record: image_checks.FileRecord) -> bytes:
-  def _bytes(v):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
-
-  def _int(v):
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
-
-  return tf.train.Example(features=tf.train.Features(feature={
-      "image": _bytes(record.encoded),
-      "label": _int(record.label),
-      "label_name": _bytes(record.class_name.encode("utf-8")),
-      "height": _int(record.height),
-      "width": _int(record.width),
-      "sha256": _bytes(record.sha256.encode("ascii")),
-  })).SerializeToString()
-
-
-class _Inspect(beam.DoFn):
-  """Decodes one candidate and assigns its label and split."""
-
-  def __init__(self, options, labels, splits):
-    self._options, self._labels, self._splits = options, labels, splits
-    self._counter = beam.metrics.Metrics.counter("ImageExampleGen", "files_inspected")
-
-  def process(self, record):
-    record = image_checks.inspect_file(record, self._options)
-    record.label = self._labels[record.class_name]
-    if record.sha256:
-      record.split = image_checks.split_for(record.sha256, self._splits)
-    self._counter.inc()
-    yield record
+_COMPRESSION = {"none": beam.io.filesystem.CompressionTypes.UNCOMPRESSED,
+                "gzip": beam.io.filesystem.CompressionTypes.GZIP}
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -89,37 +63,36 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     logging.info("ImageExampleGen: %d candidate files in %d classes under %s",
                  len(walk.candidates), len(labels), root)
 
+    split_names = [name for name, _ in splits]
+    compression = _COMPRESSION[options.compression]
+    suffix = ".gz" if options.compression == "gzip" else ""
     with self._make_beam_pipeline() as p:
-      inspected = (
+      records = (
           p
-          | "ListFiles" >> beam.Create(walk.candidates, reshuffle=True)
-          | "Decode" >> beam.ParDo(_Inspect(options, labels, splits)))
-      by_content = (
-          inspected
-          | "KeyBySha" >> beam.Map(lambda r: (r.sha256 or "no-sha:" + r.path, r))
-          | "GroupBySha" >> beam.GroupByKey()
-          | "ResolveDuplicates" >> beam.FlatMap(
-              lambda kv: ingest_report.resolve_duplicates(list(kv[1]))))
-      for split, _ in splits:
+          | "ListFiles" >> beam.Create(walk.candidates, reshuffle=False)
+          | "HashFiles" >> beam.Map(ingest_transforms.hash_file, options)
+          | "KeyByContent" >> beam.Map(ingest_transforms.content_key)
+          | "GroupByContent" >> beam.GroupByKey()
+          | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
+          | "DecodeOncePerContent" >> beam.ParDo(ingest_transforms.DecodeContent(
+              options, labels, splits, options.decode_threads or os.cpu_count())))
+      by_split = records | "Partition" >> beam.Partition(
+          ingest_transforms.split_index, len(split_names) + 1, split_names)
+      for index, split in enumerate(split_names):
         _ = (
-            by_content
-            | f"Select[{split}]" >> beam.Filter(
-                lambda r, s=split: r.split == s and r.outcome in (
-                    image_checks.INGESTED, image_checks.NORMALISED))
-            | f"ToExample[{split}]" >> beam.Map(_to_example)
+            by_split[index]
+            | f"ToExample[{split}]" >> beam.Map(ingest_transforms.to_example)
             | f"Write[{split}]" >> beam.io.WriteToTFRecord(
                 os.path.join(examples.uri, f"Split-{split}", "data_tfrecord"),
-                file_name_suffix=".gz",
-                compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+                file_name_suffix=suffix, compression_type=compression))
       _ = (
-          by_content
-          | "ReportRows" >> beam.Map(lambda r: r.report_row())
+          records
+          | "ReportRows" >> beam.Map(ingest_transforms.report_row)
           | "CollectRows" >> beam.combiners.ToList()
           | "WriteReport" >> beam.Map(
-              lambda rows: ingest_report.write_report(
-                  ingest_report.build_report(
-                      rows + [s.report_row() for s in walk.skipped], walk.class_names),
-                  report_artifact.uri)))
+              ingest_transforms.write_report, [s.report_row() for s in walk.skipped],
+              walk.class_names,
+              report_artifact.uri))
 
     with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as f:
       json.dump(walk.class_names, f, ensure_ascii=False)

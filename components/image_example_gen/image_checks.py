@@ -188,28 +188,42 @@ def inspect_file(record: FileRecord, options) -> FileRecord:
 
   `options` is an IngestConfig. Never raises for a bad file: the reason is recorded.
   """
+  data = read_file(record, options)
+  return record if data is None else decode_file(record, data, options)
+
+
+def read_file(record: FileRecord, options) -> Optional[bytes]:
+  """The file's bytes with `record.sha256` set, or None with the record rejected."""
   try:
     size = os.path.getsize(record.source)
     if size == 0:
-      return _reject(record, "empty_file")
+      reject(record, "empty_file")
+      return None
     if size > options.max_file_bytes:
-      return _reject(record, f"file_too_large: {size} bytes > {options.max_file_bytes}")
+      reject(record, f"file_too_large: {size} bytes > {options.max_file_bytes}")
+      return None
     with open(record.source, "rb") as f:
       data = f.read()
   except OSError as e:
-    return _reject(record, f"unreadable: {e.strerror or e}")
+    reject(record, f"unreadable: {e.strerror or e}")
+    return None
   record.sha256 = hashlib.sha256(data).hexdigest()
+  return data
+
+
+def decode_file(record: FileRecord, data: bytes, options) -> FileRecord:
+  """Decodes `data` (the bytes of `record`) and decides ingested, normalised or rejected."""
   try:
     return _decode(record, data, options)
   except _Rejection as r:
-    return _reject(record, str(r))
+    return reject(record, str(r))
 
 
 class _Rejection(Exception):
   pass
 
 
-def _reject(record: FileRecord, reason: str) -> FileRecord:
+def reject(record: FileRecord, reason: str) -> FileRecord:
   record.outcome, record.reason = REJECTED, reason
   return record
 
