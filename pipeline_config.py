@@ -97,6 +97,14 @@ class TrainerConfig:
   dense_units: int = 256
   dropout: float = 0.5
   seed: int = 42
+  # Callbacks: EarlyStopping and ReduceLROnPlateau watch `monitor`; ModelCheckpoint keeps the
+  # best weights by it. TensorBoard logs go to the Trainer's model_run directory.
+  monitor: str = "val_loss"
+  early_stopping_patience: int = 5
+  reduce_lr_patience: int = 3
+  reduce_lr_factor: float = 0.1
+  # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
+  class_weights: str = "auto"
 
   def validate(self):
     if self.backbone not in BACKBONES:
@@ -118,6 +126,9 @@ class TrainerConfig:
     if self.fine_tune_epochs < 0:
       raise ToolkitError(
           f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
+    if self.class_weights not in ("auto", "balanced", "none"):
+      raise ToolkitError("class_weights must be auto, balanced or none. "
+                         f"Received: class_weights={self.class_weights!r}")
     if not 0.0 <= self.dropout < 1.0:
       raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
 

@@ -3,6 +3,8 @@
 {"task", "span", "run_id", "blessed", "pushed_model", "model", "baseline_model",
  "metrics": {"accuracy", "example_count", "baseline_accuracy"},
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped", "report", "cached"},
+ "gates": path of the DataGate's gates.json,
+ "reports": {name: PNG path}, "tensorboard": log dir,
  "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
 """
 
@@ -104,9 +106,19 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
     summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
                          "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
                          "cached": run.state("ImageExampleGen") == "CACHED"}
+  gate_results = run.artifacts("DataGate", "gate_result")
+  if gate_results:
+    summary["gates"] = os.path.join(gate_results[0].uri, "gates.json")
   models = run.artifacts("Trainer", "model")
   if models:
     summary["model"] = models[0].uri
+  model_runs = run.artifacts("Trainer", "model_run")
+  if model_runs:
+    folder = os.path.join(model_runs[0].uri, "reports")
+    summary["reports"] = {os.path.splitext(name)[0]: os.path.join(folder, name)
+                          for name in sorted(os.listdir(folder))} if os.path.isdir(
+                              folder) else {}
+    summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
   # The resolver is compiled into the Evaluator's inputs, so read the baseline there.
   baselines = run.artifacts("Evaluator", "baseline_model", inputs=True)
   if baselines:

@@ -168,3 +168,34 @@ def test_trainer_config_rejects_what_a_backbone_cannot_take():
     pipeline_config.TrainerConfig(backbone="xception", image_size=64).validate()
   with pytest.raises(pipeline_config.ToolkitError, match="Unknown backbone"):
     pipeline_config.TrainerConfig(backbone="resnet").validate()
+
+
+def test_class_weights_follow_label_counts():
+  from trainer.training_hygiene import class_weights  # pylint: disable=import-outside-toplevel
+  assert class_weights(np.array([50, 50]), "auto") is None
+  weights_by_class = class_weights(np.array([90, 10]), "auto")
+  assert weights_by_class == pytest.approx({0: 100 / 180, 1: 100 / 20})
+  assert class_weights(np.array([90, 10]), "none") is None
+  assert class_weights(np.array([50, 50]), "balanced") == pytest.approx({0: 1.0, 1: 1.0})
+
+
+def test_training_writes_tensorboard_logs_checkpoints_and_reports(tiny_examples, tmp_path):
+  uri, _ = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=2,
+      dense_units=8)
+  run_dir = tmp_path / "run"
+  image_trainer.train(config, [os.path.join(uri, "Split-train", "*")],
+                      [os.path.join(uri, "Split-eval", "*")],
+                      executor.read_label_names(uri), str(tmp_path / "serving"), str(run_dir))
+  events = list((run_dir / "logs" / "head").rglob("events.out.tfevents.*"))
+  assert events
+  assert (run_dir / "checkpoints" / "head_best.h5").is_file()
+  names = sorted(p.name for p in (run_dir / "reports").iterdir())
+  assert names == ["confusion_matrix.png", "grad_cam.png", "model.png", "training_curves.png"]
+  for name in names:
+    from PIL import Image  # pylint: disable=import-outside-toplevel
+    with Image.open(run_dir / "reports" / name) as image:
+      assert image.format == "PNG"
+      pixels = np.asarray(image.convert("L"), dtype=float)
+      assert pixels.std() > 5, f"{name} looks blank"

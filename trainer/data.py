@@ -2,6 +2,7 @@
 
 from typing import List
 
+import numpy as np
 import tensorflow as tf
 
 IMAGE_KEY = "image"
@@ -25,12 +26,33 @@ def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
                    fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
 
-def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
-                 shuffle: bool, seed: int) -> tf.data.Dataset:
-  """(pixels, label) batches from the TFRecords that ImageExampleGen wrote."""
+def _record_files(file_patterns: List[str]) -> List[str]:
   files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
   if not files:
     raise ValueError(f"No TFRecord files match {file_patterns}.")
+  return files
+
+
+def _records(files: List[str]) -> tf.data.Dataset:
+  # ImageExampleGen names GZIP files *.gz (TFX readers detect compression the same way).
+  return tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz")
+                                 else "")
+
+
+def label_counts(file_patterns: List[str], num_classes: int) -> np.ndarray:
+  """Examples per label id, parsing only the label (no image decoding)."""
+  spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+  labels = _records(_record_files(file_patterns)).batch(1024).map(
+      lambda batch: tf.io.parse_example(batch, spec)[LABEL_KEY])
+  counts = np.zeros(num_classes, dtype=np.int64)
+  for batch in labels:
+    counts += np.bincount(batch.numpy(), minlength=num_classes)
+  return counts
+
+
+def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
+                 shuffle: bool, seed: int) -> tf.data.Dataset:
+  """(pixels, label) batches from the TFRecords that ImageExampleGen wrote."""
   spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
           LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
 
@@ -38,9 +60,7 @@ def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
     features = tf.io.parse_single_example(serialized, spec)
     return decode_image(features[IMAGE_KEY], image_size), features[LABEL_KEY]
 
-  # ImageExampleGen names GZIP files *.gz (TFX readers detect compression the same way).
-  compression = "GZIP" if files[0].endswith(".gz") else ""
-  dataset = tf.data.TFRecordDataset(files, compression_type=compression)
+  dataset = _records(_record_files(file_patterns))
   if shuffle:
     dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
   dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -16,7 +16,8 @@ from tensorflow import keras
 
 import pipeline_config
 from components.image_example_gen.executor import read_label_names
-from trainer import backbones, data, export, model as model_lib, weights
+from trainer import backbones, data, export, model as model_lib, reports, training_hygiene
+from trainer import weights
 
 
 def run_fn(fn_args) -> None:
@@ -46,29 +47,58 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   model, base = model_lib.build_classifier(
       backbone, len(label_names), config.image_size, weights_path,
       config.dense_units, config.dropout)
+  counts = data.label_counts(train_files, len(label_names))
+  weights_by_class = training_hygiene.class_weights(counts, config.class_weights)
+  print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
+        f"weights {'off' if weights_by_class is None else 'on'}", flush=True)
 
   print(f"[Trainer] phase 1: {backbone.name} base "
-        f"{'frozen' if backbone.transfer else 'trained from scratch'}, "
+        f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
         f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
   compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
-  history = {"head": model.fit(train_data, validation_data=eval_data,
-                               epochs=config.head_epochs, verbose=2).history}
+  history = {"head": model.fit(
+      train_data, validation_data=eval_data, epochs=config.head_epochs, verbose=2,
+      class_weight=weights_by_class,
+      callbacks=training_hygiene.training_callbacks(config, model_run_dir, "head")).history}
 
   blocks = fine_tune_block_count(config, backbone)
   if blocks and config.fine_tune_epochs:
     model_lib.unfreeze_top_blocks(base, backbone, blocks)
     print(f"[Trainer] phase 2: fine-tuning {model_lib.top_block_names(backbone, blocks)}, "
-          f"{config.fine_tune_epochs} epochs at learning rate "
+          f"up to {config.fine_tune_epochs} epochs at learning rate "
           f"{config.fine_tune_learning_rate}", flush=True)
     compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
-    history["fine_tune"] = model.fit(train_data, validation_data=eval_data,
-                                     epochs=config.fine_tune_epochs, verbose=2).history
+    history["fine_tune"] = model.fit(
+        train_data, validation_data=eval_data, epochs=config.fine_tune_epochs, verbose=2,
+        class_weight=weights_by_class,
+        callbacks=training_hygiene.training_callbacks(config, model_run_dir,
+                                                      "fine_tune")).history
 
   os.makedirs(model_run_dir, exist_ok=True)
   with open(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
+  write_reports(model, base.name, history, eval_data, label_names, model_run_dir)
   export.export_serving_model(model, label_names, config.image_size, serving_model_dir)
   return model
+
+
+def write_reports(model: keras.Model, feature_layer: str, history: dict,
+                  eval_data, label_names: List[str], model_run_dir: str) -> dict:
+  """Training curves, confusion matrix, Grad-CAM overlays and the model plot (PNG files)."""
+  folder = reports.reports_dir(model_run_dir)
+  images, labels, probabilities = reports.predict(model, eval_data)
+  written = {
+      "training_curves": reports.training_curves(
+          history, os.path.join(folder, "training_curves.png")),
+      "confusion_matrix": reports.confusion_matrix(
+          labels, probabilities.argmax(axis=1), label_names,
+          os.path.join(folder, "confusion_matrix.png")),
+      "grad_cam": reports.grad_cam(model, feature_layer, images, labels, probabilities,
+                                   label_names, os.path.join(folder, "grad_cam.png")),
+      "model_plot": reports.model_plot(model, os.path.join(folder, "model.png")),
+  }
+  print(f"[Trainer] reports written to {folder}", flush=True)
+  return written
 
 
 def fine_tune_block_count(config: pipeline_config.TrainerConfig,

@@ -1,0 +1,43 @@
+"""Callbacks and class weights: the training hygiene of Chollet's ch. 7, configured once."""
+
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+from tensorflow import keras
+
+
+def training_callbacks(config, model_run_dir: str, phase: str) -> List[keras.callbacks.Callback]:
+  """EarlyStopping, ModelCheckpoint (best by `config.monitor`), ReduceLROnPlateau and
+  TensorBoard logs under `<model_run_dir>/logs/<phase>` (where TFX users look for them)."""
+  checkpoints = os.path.join(model_run_dir, "checkpoints")
+  os.makedirs(checkpoints, exist_ok=True)
+  return [
+      keras.callbacks.EarlyStopping(monitor=config.monitor,
+                                    patience=config.early_stopping_patience,
+                                    restore_best_weights=True, verbose=1),
+      keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, f"{phase}_best.h5"),
+                                      monitor=config.monitor, save_best_only=True,
+                                      save_weights_only=True),
+      keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, factor=config.reduce_lr_factor,
+                                        patience=config.reduce_lr_patience, verbose=1),
+      keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", phase)),
+  ]
+
+
+def class_weights(counts: np.ndarray, mode: str,
+                  imbalance_threshold: float = 1.5) -> Optional[Dict[int, float]]:
+  """Balanced weights n / (k * n_c), or None.
+
+  mode: 'balanced' always weighs; 'auto' weighs only when the largest class is more than
+  `imbalance_threshold` times the smallest; 'none' never does.
+  """
+  if mode not in ("auto", "balanced", "none"):
+    raise ValueError(f"class_weights must be auto, balanced or none. Received: {mode!r}")
+  present = counts[counts > 0]
+  if mode == "none" or present.size == 0:
+    return None
+  if mode == "auto" and present.max() <= imbalance_threshold * present.min():
+    return None
+  total, k = counts.sum(), present.size
+  return {i: float(total / (k * c)) for i, c in enumerate(counts) if c > 0}
