@@ -80,6 +80,38 @@ class GateConfig:
 
 
 @dataclass
+class AugmentationConfig:
+  """The augmentation step (train split only, seeded; see trainer/augmentation.py)."""
+  # 'offline': K materialised variants per training image (the feature cache reuses them);
+  # 'online': new random transforms every epoch in the trainer; 'off': none.
+  mode: str = "offline"
+  variants: int = 2
+  rotation_range: float = 15.0
+  width_shift_range: float = 0.1
+  height_shift_range: float = 0.1
+  shear_range: float = 0.0
+  zoom_range: float = 0.1
+  # Off by default: a flip changes the meaning of text and digits.
+  horizontal_flip: bool = False
+  vertical_flip: bool = False
+  fill_mode: str = "nearest"
+  cval: float = 0.0
+  brightness_range: Optional[Tuple[float, float]] = None
+  contrast_range: Optional[Tuple[float, float]] = None
+  seed: int = 42
+
+  def validate(self):
+    if self.mode not in ("offline", "online", "off"):
+      raise ToolkitError(
+          f"augmentation mode must be offline, online or off. Received: mode={self.mode!r}")
+    if self.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
+      raise ToolkitError("fill_mode must be nearest, reflect, wrap or constant. "
+                         f"Received: fill_mode={self.fill_mode!r}")
+    if self.mode == "offline" and self.variants < 1:
+      raise ToolkitError(f"variants must be >= 1. Received: variants={self.variants}")
+
+
+@dataclass
 class TrainerConfig:
   """The transfer-learning recipe: frozen base + head, then fine-tune the top blocks."""
   backbone: str = "vgg16"
@@ -156,6 +188,7 @@ class PipelineConfig:
   beam_args: List[str] = field(default_factory=list)
   ingest: IngestConfig = field(default_factory=IngestConfig)
   gates: GateConfig = field(default_factory=GateConfig)
+  augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
   trainer: TrainerConfig = field(default_factory=TrainerConfig)
   evaluation: EvalConfig = field(default_factory=EvalConfig)
 
@@ -188,6 +221,7 @@ class PipelineConfig:
       raise ToolkitError(
           f"The {self.task} pipeline is not available yet; only --task image runs today.")
     self.ingest.validate()
+    self.augmentation.validate()
     self.trainer.validate()
 
 
@@ -205,8 +239,9 @@ def from_dict(cls, values: dict):
   values = dict(values)
   if "allowed_formats" in values:
     values["allowed_formats"] = tuple(values["allowed_formats"])
-  if "background_color" in values:
-    values["background_color"] = tuple(values["background_color"])
+  for name in ("background_color", "brightness_range", "contrast_range"):
+    if values.get(name) is not None:
+      values[name] = tuple(values[name])
   return cls(**values)
 
 

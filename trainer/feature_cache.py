@@ -1,0 +1,84 @@
+"""Feature cache: the frozen base's output per image, computed once and reused.
+
+A cached entry is keyed by (image sha256, augmentation variant) inside a namespace made of
+the backbone, a fingerprint of the base's actual weights and the input size, so changing the
+backbone, the weights or the size can never reuse stale features. Any tf.io.gfile path works.
+
+Layout:
+  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v{variant}.npy
+"""
+
+import hashlib
+import io
+import os
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+
+def weights_fingerprint(base: keras.Model) -> str:
+  """sha256 over every weight of the base: the same only for exactly the same weights."""
+  digest = hashlib.sha256()
+  for weight in base.weights:
+    digest.update(weight.name.encode())
+    digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+  return digest.hexdigest()
+
+
+class FeatureCache:
+  """Stores and loads per-image feature arrays; counts hits and misses."""
+
+  def __init__(self, root: str, backbone: str, image_size: int, fingerprint: str):
+    self.namespace = os.path.join(root, f"{backbone}-{image_size}px-{fingerprint[:16]}")
+    self.hits = 0
+    self.misses = 0
+
+  def _path(self, sha256: str, variant: int) -> str:
+    return os.path.join(self.namespace, sha256[:2], f"{sha256}-v{variant}.npy")
+
+  def get(self, sha256: str, variant: int = 0) -> Optional[np.ndarray]:
+    path = self._path(sha256, variant)
+    if not tf.io.gfile.exists(path):
+      self.misses += 1
+      return None
+    with tf.io.gfile.GFile(path, "rb") as f:
+      self.hits += 1
+      return np.load(io.BytesIO(f.read()))
+
+  def put(self, sha256: str, variant: int, features: np.ndarray) -> None:
+    path = self._path(sha256, variant)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    buffer = io.BytesIO()
+    np.save(buffer, features.astype(np.float32))
+    # Write then rename, so a crash never leaves a truncated entry behind.
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      f.write(buffer.getvalue())
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+  def stats(self) -> Dict[str, object]:
+    return {"namespace": self.namespace, "hits": self.hits, "misses": self.misses}
+
+
+def extract(extractor: keras.Model, cache: FeatureCache,
+            batches: Iterable[Tuple[np.ndarray, np.ndarray, List[str], List[int]]]
+            ) -> Tuple[np.ndarray, np.ndarray]:
+  """Features and labels for every image, computing only the ones the cache lacks.
+
+  `batches` yields (pixels, labels, sha256s, variants); `extractor` maps pixels to features
+  (preprocessing and the frozen base, in inference mode).
+  """
+  features, labels = [], []
+  for pixels, batch_labels, shas, variants in batches:
+    found = [cache.get(s, v) for s, v in zip(shas, variants)]
+    missing = [i for i, f in enumerate(found) if f is None]
+    if missing:
+      computed = extractor(pixels[missing], training=False).numpy()
+      for i, value in zip(missing, computed):
+        cache.put(shas[i], variants[i], value)
+        found[i] = value
+    features.append(np.stack(found))
+    labels.append(batch_labels)
+  return np.concatenate(features), np.concatenate(labels)
