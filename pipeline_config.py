@@ -137,6 +137,9 @@ class TrainerConfig:
   reduce_lr_factor: float = 0.1
   # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
   class_weights: str = "auto"
+  # Where phase 1 caches the frozen base's features (any tf.io.gfile path); None: the
+  # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
+  feature_cache_dir: Optional[str] = None
 
   def validate(self):
     if self.backbone not in BACKBONES:
@@ -203,6 +206,10 @@ class PipelineConfig:
   @property
   def serving_dir(self) -> str:
     return os.path.join(os.path.abspath(self.work_dir), "serving")
+
+  @property
+  def feature_cache_dir(self) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), "feature_cache")
 
   @property
   def gate_history_dir(self) -> str:

@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.data_gate.component import DataGate
+from components.image_augmentation.component import ImageAugmentation
 from components.image_example_gen.component import ImageExampleGen
 from trainer import export
 
@@ -42,7 +43,7 @@ def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
-  Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
+  ImageAugmentation -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
   config.validate()
   example_gen = ImageExampleGen(
       input_base=os.path.abspath(config.data_root),
@@ -60,15 +61,23 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       anomalies=example_validator.outputs["anomalies"],
       gate_config=pipeline_config.to_json(config.gates),
       history_dir=config.gate_history_dir)
+  augmentation = ImageAugmentation(
+      examples=example_gen.outputs["examples"],
+      augmentation_config=pipeline_config.to_json(config.augmentation))
+  # Nothing is augmented or trained until every data gate has passed.
+  augmentation.add_upstream_node(data_gate)
+  trainer_config = dataclasses.replace(
+      config.trainer, feature_cache_dir=(config.feature_cache_dir
+                                         if config.trainer.feature_cache_dir is None
+                                         else config.trainer.feature_cache_dir))
   trainer = tfx.components.Trainer(
       run_fn=IMAGE_TRAINER_RUN_FN,
-      examples=example_gen.outputs["examples"],
+      examples=augmentation.outputs["augmented_examples"],
       schema=schema_gen.outputs["schema"],
       train_args=tfx.proto.TrainArgs(splits=["train"]),
       eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-      custom_config={"trainer": dataclasses.asdict(config.trainer)})
-  # Nothing trains until every data gate has passed.
-  trainer.add_upstream_node(data_gate)
+      custom_config={"trainer": dataclasses.asdict(trainer_config),
+                     "augmentation": dataclasses.asdict(config.augmentation)})
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -89,8 +98,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
-      components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate, trainer,
-                  model_resolver, evaluator, pusher],
+      components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
+                  augmentation, trainer, model_resolver, evaluator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           config.metadata_path),

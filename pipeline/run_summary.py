@@ -5,6 +5,7 @@
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped", "report", "cached"},
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
+ "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
  "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
 """
 
@@ -119,6 +120,15 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
                           for name in sorted(os.listdir(folder))} if os.path.isdir(
                               folder) else {}
     summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
+    cache_stats = os.path.join(model_runs[0].uri, "feature_cache.json")
+    if os.path.isfile(cache_stats):
+      with open(cache_stats) as f:
+        summary["feature_cache"] = json.load(f)
+  augmented = run.artifacts("ImageAugmentation", "augmented_examples")
+  if augmented:
+    preview = os.path.join(augmented[0].uri, "augmentation_preview.png")
+    if os.path.isfile(preview):
+      summary.setdefault("reports", {})["augmentation_preview"] = preview
   # The resolver is compiled into the Evaluator's inputs, so read the baseline there.
   baselines = run.artifacts("Evaluator", "baseline_model", inputs=True)
   if baselines:

@@ -21,8 +21,8 @@ def weighted_trainable(layers):
 def test_vgg16_phase1_trains_only_the_head_and_phase2_exactly_block5():
   vgg = backbones.get_backbone("vgg16")
   model, base = model_lib.build_classifier(vgg, 3, 32, None, dense_units=16, dropout=0.2)
-  head_weights = {w.name for name in ("head_dense", "probabilities")
-                  for w in model.get_layer(name).weights}
+  head_weights = {w.name for w in model.get_layer("head").weights}
+  assert len(head_weights) == 4   # two Dense layers: kernels and biases
   assert {w.name for w in model.trainable_weights} == head_weights
   assert not base.trainable
 
@@ -199,3 +199,58 @@ def test_training_writes_tensorboard_logs_checkpoints_and_reports(tiny_examples,
       assert image.format == "PNG"
       pixels = np.asarray(image.convert("L"), dtype=float)
       assert pixels.std() > 5, f"{name} looks blank"
+
+
+def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_examples, tmp_path):
+  from trainer import feature_cache  # pylint: disable=import-outside-toplevel
+  uri, _ = tiny_examples
+  files = [os.path.join(uri, "Split-*", "*")]
+  vgg = backbones.get_backbone("vgg16")
+  cache_root = str(tmp_path / "cache")
+
+  def extract(image_size, seed):
+    keras.utils.set_random_seed(seed)
+    model, base = model_lib.build_classifier(vgg, 2, image_size, None, 8, 0.0)
+    cache = feature_cache.FeatureCache(cache_root, "vgg16", image_size,
+                                       feature_cache.weights_fingerprint(base))
+    extractor = model_lib.feature_extractor(model)
+    features, labels = feature_cache.extract_from_files(extractor, cache, files, image_size, 8)
+    return cache.stats(), features, labels, extractor
+
+  cold, features, labels, extractor = extract(32, seed=1)
+  assert (cold["hits"], cold["misses"]) == (0, 24) and features.shape == (24, 512)
+  warm, cached, cached_labels, _ = extract(32, seed=1)
+  assert (warm["hits"], warm["misses"]) == (24, 0)
+  np.testing.assert_array_equal(cached, features)
+  np.testing.assert_array_equal(cached_labels, labels)
+  # The cached features are exactly what the frozen base computes inside the model.
+  from trainer import data as data_lib  # pylint: disable=import-outside-toplevel
+  batch = next(iter(data_lib.record_batches(files, 4)))
+  direct = extractor(data_lib.decode_images(batch["image"], 32), training=False).numpy()
+  np.testing.assert_allclose(direct, features[:4], rtol=1e-5, atol=1e-5)
+
+  other_size, _, _, _ = extract(40, seed=1)
+  assert (other_size["hits"], other_size["misses"]) == (0, 24)
+  other_weights, _, _, _ = extract(32, seed=2)
+  assert (other_weights["hits"], other_weights["misses"]) == (0, 24)
+  assert len({cold["namespace"], other_size["namespace"], other_weights["namespace"]}) == 3
+
+
+def test_phase1_trains_the_head_on_cached_features(tiny_examples, tmp_path):
+  uri, _ = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=2,
+      fine_tune_epochs=0, dense_units=8, feature_cache_dir=str(tmp_path / "cache"))
+  args = ([os.path.join(uri, "Split-train", "*")], [os.path.join(uri, "Split-eval", "*")],
+          executor.read_label_names(uri))
+  image_trainer.train(config, *args, str(tmp_path / "s1"), str(tmp_path / "r1"))
+  image_trainer.train(config, *args, str(tmp_path / "s2"), str(tmp_path / "r2"))
+  import json  # pylint: disable=import-outside-toplevel
+  with open(tmp_path / "r1" / image_trainer.FEATURE_CACHE_STATS) as f:
+    first = json.load(f)
+  with open(tmp_path / "r2" / image_trainer.FEATURE_CACHE_STATS) as f:
+    second = json.load(f)
+  assert first["hits"] == 0 and first["misses"] == 24
+  assert second["hits"] == 24 and second["misses"] == 0
+  loaded = tf.saved_model.load(str(tmp_path / "s2"))
+  assert "serving_default" in loaded.signatures

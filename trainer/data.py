@@ -7,6 +7,23 @@ import tensorflow as tf
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
+SHA_KEY = "sha256"
+VARIANT_KEY = "variant"
+
+
+def _online_augmentation(config, image_size: int, seed: int):
+  from trainer.augmentation import Augmenter  # pylint: disable=import-outside-toplevel
+  augmenter = Augmenter(config)
+  generator = tf.random.Generator.from_seed(seed)
+
+  def augment(image):
+    draw = generator.uniform_full_int([], dtype=tf.int64)
+    out = tf.numpy_function(lambda x, s: augmenter(x, int(s) & 0x7FFFFFFF), [image, draw],
+                            tf.float32)
+    out.set_shape([image_size, image_size, 3])
+    return out
+
+  return augment
 
 
 def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -50,15 +67,32 @@ def label_counts(file_patterns: List[str], num_classes: int) -> np.ndarray:
   return counts
 
 
+def record_batches(file_patterns: List[str], batch_size: int) -> tf.data.Dataset:
+  """Undecoded batches {image, label, sha256, variant} in file order (for the feature cache)."""
+  spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+          LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+          SHA_KEY: tf.io.FixedLenFeature([], tf.string),
+          VARIANT_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+  return _records(_record_files(file_patterns)).batch(batch_size).map(
+      lambda batch: tf.io.parse_example(batch, spec))
+
+
 def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
-                 shuffle: bool, seed: int) -> tf.data.Dataset:
-  """(pixels, label) batches from the TFRecords that ImageExampleGen wrote."""
+                 shuffle: bool, seed: int, augmentation=None) -> tf.data.Dataset:
+  """(pixels, label) batches from the TFRecords that ImageExampleGen wrote.
+
+  With `augmentation` (an AugmentationConfig), every epoch draws new random transforms
+  (online augmentation); use it for the train split only.
+  """
   spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
           LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
 
+  augment = _online_augmentation(augmentation, image_size, seed) if augmentation else None
+
   def parse(serialized):
     features = tf.io.parse_single_example(serialized, spec)
-    return decode_image(features[IMAGE_KEY], image_size), features[LABEL_KEY]
+    image = decode_image(features[IMAGE_KEY], image_size)
+    return (augment(image) if augment else image), features[LABEL_KEY]
 
   dataset = _records(_record_files(file_patterns))
   if shuffle:

@@ -11,11 +11,13 @@ Layout:
 import hashlib
 import io
 import os
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
+
+from trainer import data
 
 
 def weights_fingerprint(base: keras.Model) -> str:
@@ -62,23 +64,21 @@ class FeatureCache:
     return {"namespace": self.namespace, "hits": self.hits, "misses": self.misses}
 
 
-def extract(extractor: keras.Model, cache: FeatureCache,
-            batches: Iterable[Tuple[np.ndarray, np.ndarray, List[str], List[int]]]
-            ) -> Tuple[np.ndarray, np.ndarray]:
-  """Features and labels for every image, computing only the ones the cache lacks.
-
-  `batches` yields (pixels, labels, sha256s, variants); `extractor` maps pixels to features
-  (preprocessing and the frozen base, in inference mode).
-  """
+def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_patterns: List[str],
+                       image_size: int, batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Features and labels of every example, decoding and running the base only for images
+  the cache lacks. `extractor` maps pixels to pooled features (trainer.model)."""
   features, labels = [], []
-  for pixels, batch_labels, shas, variants in batches:
+  for batch in data.record_batches(file_patterns, batch_size):
+    shas = [s.decode() for s in batch[data.SHA_KEY].numpy()]
+    variants = batch[data.VARIANT_KEY].numpy().tolist()
     found = [cache.get(s, v) for s, v in zip(shas, variants)]
     missing = [i for i, f in enumerate(found) if f is None]
     if missing:
-      computed = extractor(pixels[missing], training=False).numpy()
-      for i, value in zip(missing, computed):
+      pixels = data.decode_images(tf.gather(batch[data.IMAGE_KEY], missing), image_size)
+      for i, value in zip(missing, extractor(pixels, training=False).numpy()):
         cache.put(shas[i], variants[i], value)
         found[i] = value
     features.append(np.stack(found))
-    labels.append(batch_labels)
+    labels.append(batch[data.LABEL_KEY].numpy())
   return np.concatenate(features), np.concatenate(labels)

@@ -1,46 +1,55 @@
 """TFX Trainer module for image classification by transfer learning.
 
-Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"trainer": {...}})`,
-where the dict holds the fields of `pipeline_config.TrainerConfig`.
+Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"trainer": {...},
+"augmentation": {...}})`, where the dicts hold the fields of `pipeline_config.TrainerConfig`
+and `pipeline_config.AugmentationConfig`.
 
 The recipe reads top to bottom in `train`:
-  phase 1: frozen base (called with training=False), train the head;
+  phase 1: frozen base (called with training=False), train the head; on cached features of
+           the base when the feature cache is on (the base then never runs twice on an image);
   phase 2: unfreeze the top conv blocks, recompile at a low learning rate, fine-tune.
 """
 
 import json
 import os
-from typing import List
+from typing import List, Optional
 
 from tensorflow import keras
 
 import pipeline_config
 from components.image_example_gen.executor import read_label_names
-from trainer import backbones, data, export, model as model_lib, reports, training_hygiene
-from trainer import weights
+from trainer import backbones, data, export, feature_cache, model as model_lib, reports
+from trainer import training_hygiene, weights
+
+FEATURE_CACHE_STATS = "feature_cache.json"
 
 
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   config = pipeline_config.from_dict(
       pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
+  augmentation = pipeline_config.from_dict(
+      pipeline_config.AugmentationConfig, fn_args.custom_config.get("augmentation", {}))
   # fn_args.train_files are '{examples.uri}/Split-train/*' patterns.
   examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
   train(config, fn_args.train_files, fn_args.eval_files, read_label_names(examples_uri),
-        fn_args.serving_model_dir, fn_args.model_run_dir)
+        fn_args.serving_model_dir, fn_args.model_run_dir, augmentation)
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           eval_files: List[str], label_names: List[str], serving_model_dir: str,
-          model_run_dir: str) -> keras.Model:
+          model_run_dir: str,
+          augmentation: Optional[pipeline_config.AugmentationConfig] = None) -> keras.Model:
   """Trains the classifier in two phases and exports the serving SavedModel."""
   config.validate()
   keras.utils.set_random_seed(config.seed)
+  os.makedirs(model_run_dir, exist_ok=True)
+  online = augmentation if augmentation and augmentation.mode == "online" else None
   backbone = backbones.get_backbone(config.backbone)
   weights_path = (weights.resolve_weights(backbone, config.weights)
                   if backbone.transfer else None)
   train_data = data.make_dataset(train_files, config.image_size, config.batch_size,
-                                 shuffle=True, seed=config.seed)
+                                 shuffle=True, seed=config.seed, augmentation=online)
   eval_data = data.make_dataset(eval_files, config.image_size, config.batch_size,
                                 shuffle=False, seed=config.seed)
 
@@ -48,18 +57,39 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
       backbone, len(label_names), config.image_size, weights_path,
       config.dense_units, config.dropout)
   counts = data.label_counts(train_files, len(label_names))
-  weights_by_class = training_hygiene.class_weights(counts, config.class_weights)
+  class_weight = training_hygiene.class_weights(counts, config.class_weights)
   print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
-        f"weights {'off' if weights_by_class is None else 'on'}", flush=True)
+        f"weights {'off' if class_weight is None else 'on'}", flush=True)
+
+  def fit(trainee, phase, x, validation, epochs, **kwargs):
+    return trainee.fit(
+        x, validation_data=validation, epochs=epochs, verbose=2, class_weight=class_weight,
+        callbacks=training_hygiene.training_callbacks(config, model_run_dir, phase),
+        **kwargs).history
 
   print(f"[Trainer] phase 1: {backbone.name} base "
         f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
         f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
-  compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
-  history = {"head": model.fit(
-      train_data, validation_data=eval_data, epochs=config.head_epochs, verbose=2,
-      class_weight=weights_by_class,
-      callbacks=training_hygiene.training_callbacks(config, model_run_dir, "head")).history}
+  if backbone.transfer and config.feature_cache_dir and not online:
+    cache = feature_cache.FeatureCache(config.feature_cache_dir, backbone.name,
+                                       config.image_size, feature_cache.weights_fingerprint(base))
+    extractor = model_lib.feature_extractor(model)
+    train_x, train_y = feature_cache.extract_from_files(extractor, cache, train_files,
+                                                        config.image_size, config.batch_size)
+    eval_x, eval_y = feature_cache.extract_from_files(extractor, cache, eval_files,
+                                                      config.image_size, config.batch_size)
+    stats = cache.stats()
+    print(f"[Trainer] feature cache: {stats['hits']} hits, {stats['misses']} misses "
+          f"({stats['namespace']})", flush=True)
+    with open(os.path.join(model_run_dir, FEATURE_CACHE_STATS), "w") as f:
+      json.dump(stats, f, indent=1)
+    head = model.get_layer(model_lib.HEAD)
+    compile_model(head, keras.optimizers.Adam(config.head_learning_rate))
+    history = {"head": fit(head, "head", train_x, (eval_x, eval_y), config.head_epochs,
+                           y=train_y, batch_size=config.batch_size, shuffle=True)}
+  else:
+    compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
+    history = {"head": fit(model, "head", train_data, eval_data, config.head_epochs)}
 
   blocks = fine_tune_block_count(config, backbone)
   if blocks and config.fine_tune_epochs:
@@ -68,13 +98,9 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           f"up to {config.fine_tune_epochs} epochs at learning rate "
           f"{config.fine_tune_learning_rate}", flush=True)
     compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
-    history["fine_tune"] = model.fit(
-        train_data, validation_data=eval_data, epochs=config.fine_tune_epochs, verbose=2,
-        class_weight=weights_by_class,
-        callbacks=training_hygiene.training_callbacks(config, model_run_dir,
-                                                      "fine_tune")).history
+    history["fine_tune"] = fit(model, "fine_tune", train_data, eval_data,
+                               config.fine_tune_epochs)
 
-  os.makedirs(model_run_dir, exist_ok=True)
   with open(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
   write_reports(model, base.name, history, eval_data, label_names, model_run_dir)

@@ -12,6 +12,8 @@ from tensorflow import keras
 
 from trainer.backbones import Backbone, Preprocess, build_base
 
+HEAD = "head"
+
 
 def build_classifier(backbone: Backbone, num_classes: int, image_size: int,
                      weights_path: Optional[str], dense_units: int,
@@ -27,10 +29,24 @@ def build_classifier(backbone: Backbone, num_classes: int, image_size: int,
   else:
     x = base(x)
   x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-  x = keras.layers.Dense(dense_units, activation="relu", name="head_dense")(x)
+  head = build_head(x.shape[-1], num_classes, dense_units, dropout)
+  return keras.Model(inputs, head(x), name=f"{backbone.name}_classifier"), base
+
+
+def build_head(feature_dim: int, num_classes: int, dense_units: int,
+               dropout: float) -> keras.Model:
+  """The classifier over pooled base features; a model of its own so that phase 1 can train
+  it on cached features and the full model shares its weights."""
+  features = keras.Input((feature_dim,), name="pooled_features")
+  x = keras.layers.Dense(dense_units, activation="relu", name="head_dense")(features)
   x = keras.layers.Dropout(dropout, name="head_dropout")(x)
   outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-  return keras.Model(inputs, outputs, name=f"{backbone.name}_classifier"), base
+  return keras.Model(features, outputs, name=HEAD)
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+  """Pixels -> pooled features: preprocessing and the frozen base, as inside `model`."""
+  return keras.Model(model.inputs, model.get_layer("head_pool").output)
 
 
 def top_block_names(backbone: Backbone, n_blocks: int) -> Tuple[str, ...]:

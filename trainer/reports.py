@@ -8,6 +8,7 @@ model.png             the model plot (plot_model), or its text summary where gra
 
 import io
 import os
+import shutil
 from typing import Dict, List
 
 import matplotlib
@@ -130,12 +131,13 @@ def grad_cam(model: keras.Model, feature_layer: str, images: np.ndarray, labels:
 
 def model_plot(model: keras.Model, path: str) -> str:
   """plot_model where pydot and graphviz exist; otherwise the text summary drawn as a PNG."""
-  try:
-    keras.utils.plot_model(model, to_file=path, show_shapes=True, expand_nested=False)
-    if os.path.isfile(path):
-      return path
-  except (ImportError, OSError):
-    pass
+  if shutil.which("dot"):
+    try:
+      keras.utils.plot_model(model, to_file=path, show_shapes=True, expand_nested=False)
+      if os.path.isfile(path):
+        return path
+    except (ImportError, OSError):
+      pass
   lines = []
   model.summary(print_fn=lines.append, line_length=100)
   text = "\n".join(lines)
