@@ -1,4 +1,7 @@
-"""Runs the benchmarks and merges their figures into bench/results.json.
+"""Runs the benchmarks and writes their figures to bench/results.json.
+
+ingest_bench: ImageExampleGen against keras.utils.image_dataset_from_directory.
+trainer_bench: feature cache, data-drop extraction, input pipeline against raw decoding.
 
 Usage: .venv/bin/python bench/run.py [--quick]
 """
@@ -15,7 +18,7 @@ sys.path.insert(0, REPO)
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench import ingest_bench  # pylint: disable=wrong-import-position
+from bench import ingest_bench, trainer_bench  # pylint: disable=wrong-import-position
 
 
 def main() -> int:
@@ -28,6 +31,7 @@ def main() -> int:
              "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
   count, repeats = (200, 1) if args.quick else (2000, 2)
   results.update(ingest_bench.run(args.work, count, repeats))
+  results.update(trainer_bench.run(args.work, 120 if args.quick else 500))
   with open(args.output, "w") as f:
     json.dump(results, f, indent=2)
   print(json.dumps(results, indent=2))

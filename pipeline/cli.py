@@ -22,6 +22,10 @@ _OVERRIDES = {
     "head_learning_rate": ("trainer", "head_learning_rate", float),
     "fine_tune_learning_rate": ("trainer", "fine_tune_learning_rate", float),
     "seed": ("trainer", "seed", int),
+    "class_weights": ("trainer", "class_weights", str),
+    "feature_cache_dir": ("trainer", "feature_cache_dir", str),
+    "augmentation": ("augmentation", "mode", str),
+    "augmentation_variants": ("augmentation", "variants", int),
     "min_accuracy": ("evaluation", "min_accuracy", float),
     "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
 }

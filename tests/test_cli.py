@@ -35,7 +35,8 @@ def test_flags_override_config_file(tmp_path):
       "run", "--data-root", str(tmp_path), "--work-dir", str(tmp_path / "w"),
       "--config", os.path.join(REPO, "pipeline", "demo_config.py"),
       "--image-size", "48", "--fine-tune-learning-rate", "2e-5", "--train-percent", "70",
-      "--beam-arg=--direct_num_workers=2", "--no-cache"])
+      "--beam-arg=--direct_num_workers=2", "--no-cache", "--augmentation", "online",
+      "--augmentation-variants", "3", "--class-weights", "none"])
   config = cli.build_config(args)
   assert config.trainer.backbone == "small_convnet"        # from the config file
   assert config.trainer.image_size == 48                   # from the flag
@@ -43,6 +44,8 @@ def test_flags_override_config_file(tmp_path):
   assert config.ingest.split_percentages == {"train": 70, "eval": 30}
   assert config.beam_args == ["--direct_num_workers=2"]
   assert config.enable_cache is False
+  assert (config.augmentation.mode, config.augmentation.variants) == ("online", 3)
+  assert config.trainer.class_weights == "none"
   assert config.work_dir == str(tmp_path / "w")
 
 

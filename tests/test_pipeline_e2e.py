@@ -2,6 +2,7 @@
 digits demo, run several times against one work dir to check caching, baselines and gating."""
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -75,6 +76,21 @@ def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_ru
   assert served["n"] == 1797 and served["accuracy"] >= 0.9
 
 
+def test_first_run_writes_reports_and_tensorboard_logs(first_run):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  assert set(first_run["reports"]) == {"training_curves", "confusion_matrix", "grad_cam",
+                                       "model", "augmentation_preview"}
+  for name, path in first_run["reports"].items():
+    with Image.open(path) as image:
+      assert image.format == "PNG", name
+      assert np.asarray(image.convert("L"), dtype=float).std() > 5, f"{name} is blank"
+  events = [os.path.join(d, f) for d, _, files in os.walk(first_run["tensorboard"])
+            for f in files if f.startswith("events.out.tfevents")]
+  assert events
+  assert os.path.isfile(first_run["gates"])
+
+
 def test_rerun_reuses_ingestion_and_judges_against_the_first_model(first_run, demo_config):
   second = local_runner.run(demo_config)
   assert second["executions"]["ImageExampleGen"] == "CACHED"
@@ -125,3 +141,28 @@ def test_breached_gate_stops_before_training_and_pushes_nothing(tmp_path):
   assert summary["pushed_model"] is None and summary["blessed"] is False
   assert "Trainer" not in summary["executions"]
   assert summary["executions"]["DataGate"] == "FAILED"
+
+
+def test_feature_cache_across_drops_and_configurations(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("a", "b"), per_class=12, size=(36, 36))
+  config = load_config(os.path.join(REPO, "pipeline", "demo_config.py"))
+  config.data_root, config.work_dir = root, str(tmp_path / "work")
+  config.gates.min_images_per_class = 5
+  config.evaluation.min_accuracy = 0.0
+  config.augmentation.variants = 1
+  config.trainer = dataclasses.replace(
+      config.trainer, backbone="vgg16", weights="none", image_size=32, head_epochs=1,
+      fine_tune_epochs=0, dense_units=8)
+  first = local_runner.run(config)["feature_cache"]
+  assert first["hits"] == 0 and first["misses"] == 24
+
+  image_factory.save(image_factory.pattern(36, 36, seed=501), os.path.join(root, "a", "new.png"),
+                     "PNG")
+  second = local_runner.run(config)["feature_cache"]
+  assert second["misses"] == 1 and second["hits"] == 24
+
+  config.trainer.image_size = 40
+  third = local_runner.run(config)["feature_cache"]
+  assert third["hits"] == 0 and third["misses"] == 25
+  assert third["namespace"] != first["namespace"]

@@ -254,3 +254,23 @@ def test_phase1_trains_the_head_on_cached_features(tiny_examples, tmp_path):
   assert second["hits"] == 24 and second["misses"] == 0
   loaded = tf.saved_model.load(str(tmp_path / "s2"))
   assert "serving_default" in loaded.signatures
+
+
+def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
+  from trainer import feature_cache  # pylint: disable=import-outside-toplevel
+  mild = pipeline_config.AugmentationConfig(rotation_range=5)
+  strong = pipeline_config.AugmentationConfig(rotation_range=40)
+  more_variants = pipeline_config.AugmentationConfig(rotation_range=5, variants=5)
+  assert feature_cache.config_fingerprint(mild) != feature_cache.config_fingerprint(strong)
+  assert (feature_cache.config_fingerprint(mild)
+          == feature_cache.config_fingerprint(more_variants))
+  root, value = str(tmp_path), np.arange(4, dtype=np.float32)
+  first = feature_cache.FeatureCache(root, "vgg16", 32, "w" * 64,
+                                     feature_cache.config_fingerprint(mild))
+  first.put("ab" * 32, 0, value)
+  first.put("ab" * 32, 1, value)
+  second = feature_cache.FeatureCache(root, "vgg16", 32, "w" * 64,
+                                      feature_cache.config_fingerprint(strong))
+  np.testing.assert_array_equal(second.get("ab" * 32, 0), value)   # the original image
+  assert second.get("ab" * 32, 1) is None                          # a different variant
+  assert (second.hits, second.misses) == (1, 1)

@@ -1,15 +1,19 @@
 """Feature cache: the frozen base's output per image, computed once and reused.
 
-A cached entry is keyed by (image sha256, augmentation variant) inside a namespace made of
-the backbone, a fingerprint of the base's actual weights and the input size, so changing the
-backbone, the weights or the size can never reuse stale features. Any tf.io.gfile path works.
+A cached entry is keyed by (image sha256, augmentation variant and the augmentation
+parameters that made it) inside a namespace made of the backbone, a fingerprint of the base's
+actual weights and the input size, so changing the backbone, the weights, the size or the
+augmentation can never reuse stale features. Any tf.io.gfile path works.
 
 Layout:
-  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v{variant}.npy
+  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v0.npy
+  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v{k}-{aug[:12]}.npy
 """
 
+import dataclasses
 import hashlib
 import io
+import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -18,6 +22,12 @@ import tensorflow as tf
 from tensorflow import keras
 
 from trainer import data
+
+
+def config_fingerprint(config) -> str:
+  """sha256 of the augmentation parameters that shape a variant's pixels (not mode or K)."""
+  values = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("mode", "variants")}
+  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
 
 
 def weights_fingerprint(base: keras.Model) -> str:
@@ -32,13 +42,16 @@ def weights_fingerprint(base: keras.Model) -> str:
 class FeatureCache:
   """Stores and loads per-image feature arrays; counts hits and misses."""
 
-  def __init__(self, root: str, backbone: str, image_size: int, fingerprint: str):
+  def __init__(self, root: str, backbone: str, image_size: int, fingerprint: str,
+               augmentation_fingerprint: str = ""):
     self.namespace = os.path.join(root, f"{backbone}-{image_size}px-{fingerprint[:16]}")
+    self._augmentation = augmentation_fingerprint[:12]
     self.hits = 0
     self.misses = 0
 
   def _path(self, sha256: str, variant: int) -> str:
-    return os.path.join(self.namespace, sha256[:2], f"{sha256}-v{variant}.npy")
+    name = f"{sha256}-v{variant}" + (f"-{self._augmentation}" if variant else "")
+    return os.path.join(self.namespace, sha256[:2], name + ".npy")
 
   def get(self, sha256: str, variant: int = 0) -> Optional[np.ndarray]:
     path = self._path(sha256, variant)

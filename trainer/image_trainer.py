@@ -71,8 +71,10 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
         f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
         f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
   if backbone.transfer and config.feature_cache_dir and not online:
-    cache = feature_cache.FeatureCache(config.feature_cache_dir, backbone.name,
-                                       config.image_size, feature_cache.weights_fingerprint(base))
+    cache = feature_cache.FeatureCache(
+        config.feature_cache_dir, backbone.name, config.image_size,
+        feature_cache.weights_fingerprint(base),
+        feature_cache.config_fingerprint(augmentation) if augmentation else "")
     extractor = model_lib.feature_extractor(model)
     train_x, train_y = feature_cache.extract_from_files(extractor, cache, train_files,
                                                         config.image_size, config.batch_size)
