@@ -81,6 +81,10 @@ def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_pattern
                        image_size: int, batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
   """Features and labels of every example, decoding and running the base only for images
   the cache lacks. `extractor` maps pixels to pooled features (trainer.model)."""
+  @tf.function(reduce_retracing=True)
+  def compute(encoded):
+    return extractor(data.decode_images(encoded, image_size), training=False)
+
   features, labels = [], []
   for batch in data.record_batches(file_patterns, batch_size):
     shas = [s.decode() for s in batch[data.SHA_KEY].numpy()]
@@ -88,8 +92,7 @@ def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_pattern
     found = [cache.get(s, v) for s, v in zip(shas, variants)]
     missing = [i for i, f in enumerate(found) if f is None]
     if missing:
-      pixels = data.decode_images(tf.gather(batch[data.IMAGE_KEY], missing), image_size)
-      for i, value in zip(missing, extractor(pixels, training=False).numpy()):
+      for i, value in zip(missing, compute(tf.gather(batch[data.IMAGE_KEY], missing)).numpy()):
         cache.put(shas[i], variants[i], value)
         found[i] = value
     features.append(np.stack(found))
