@@ -169,6 +169,18 @@ class TrainerConfig:
 
 
 @dataclass
+class TuningConfig:
+  """Hyperparameter search with TFX's Tuner and Keras Tuner (off by default)."""
+  enabled: bool = False
+  max_trials: int = 5
+  epochs_per_trial: int = 3
+  learning_rates: Tuple[float, ...] = (1e-3, 3e-4, 1e-4)
+  dropouts: Tuple[float, ...] = (0.3, 0.5)
+  dense_units: Tuple[int, ...] = (128, 256)
+  max_fine_tune_blocks: int = 2
+
+
+@dataclass
 class EvalConfig:
   """When the Evaluator blesses a model."""
   # Absolute lower bound on eval accuracy.
@@ -193,6 +205,7 @@ class PipelineConfig:
   gates: GateConfig = field(default_factory=GateConfig)
   augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
   trainer: TrainerConfig = field(default_factory=TrainerConfig)
+  tuning: TuningConfig = field(default_factory=TuningConfig)
   evaluation: EvalConfig = field(default_factory=EvalConfig)
 
   @property
@@ -243,13 +256,8 @@ def from_dict(cls, values: dict):
   unknown = set(values) - names
   if unknown:
     raise ToolkitError(f"Unknown {cls.__name__} fields: {sorted(unknown)}")
-  values = dict(values)
-  if "allowed_formats" in values:
-    values["allowed_formats"] = tuple(values["allowed_formats"])
-  for name in ("background_color", "brightness_range", "contrast_range"):
-    if values.get(name) is not None:
-      values[name] = tuple(values[name])
-  return cls(**values)
+  # JSON has no tuples; every sequence field of these sections is a tuple.
+  return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def load_config(path: Optional[str] = None) -> PipelineConfig:

@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument("--beam-arg", action="append", default=None,
                    help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
   run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+  run.add_argument("--tune", action="store_true",
+                   help="search hyperparameters with TFX's Tuner before training")
   run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
 
   demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
@@ -72,6 +74,8 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     config.beam_args = list(args.beam_arg)
   if args.no_cache:
     config.enable_cache = False
+  if args.tune:
+    config.tuning.enabled = True
   config.validate()
   return config
 

@@ -16,6 +16,7 @@ from trainer import export
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "schemas")
 IMAGE_TRAINER_RUN_FN = "trainer.image_trainer.run_fn"
+IMAGE_TUNER_FN = "trainer.image_tuner.tuner_fn"
 RESOLVER_ID = "latest_blessed_model_resolver"
 
 
@@ -43,7 +44,7 @@ def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
 
 def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
-  ImageAugmentation -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
+  ImageAugmentation -> [Tuner] -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
   config.validate()
   example_gen = ImageExampleGen(
       input_base=os.path.abspath(config.data_root),
@@ -70,14 +71,22 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       config.trainer, feature_cache_dir=(config.feature_cache_dir
                                          if config.trainer.feature_cache_dir is None
                                          else config.trainer.feature_cache_dir))
-  trainer = tfx.components.Trainer(
-      run_fn=IMAGE_TRAINER_RUN_FN,
+  training_inputs = dict(
       examples=augmentation.outputs["augmented_examples"],
       schema=schema_gen.outputs["schema"],
       train_args=tfx.proto.TrainArgs(splits=["train"]),
-      eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-      custom_config={"trainer": dataclasses.asdict(trainer_config),
-                     "augmentation": dataclasses.asdict(config.augmentation)})
+      eval_args=tfx.proto.EvalArgs(splits=["eval"]))
+  custom_config = {"trainer": dataclasses.asdict(trainer_config),
+                   "augmentation": dataclasses.asdict(config.augmentation),
+                   "tuning": dataclasses.asdict(config.tuning)}
+  tuning = []
+  if config.tuning.enabled:
+    tuning = [tfx.components.Tuner(tuner_fn=IMAGE_TUNER_FN, custom_config=custom_config,
+                                   **training_inputs)]
+  trainer = tfx.components.Trainer(
+      run_fn=IMAGE_TRAINER_RUN_FN, custom_config=custom_config,
+      hyperparameters=tuning[0].outputs["best_hyperparameters"] if tuning else None,
+      **training_inputs)
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -99,7 +108,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
-                  augmentation, trainer, model_resolver, evaluator, pusher],
+                  augmentation, *tuning, trainer, model_resolver, evaluator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           config.metadata_path),

@@ -30,6 +30,12 @@ def run_fn(fn_args) -> None:
       pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
   augmentation = pipeline_config.from_dict(
       pipeline_config.AugmentationConfig, fn_args.custom_config.get("augmentation", {}))
+  if fn_args.hyperparameters:
+    import keras_tuner  # pylint: disable=import-outside-toplevel
+    from trainer import image_tuner  # pylint: disable=import-outside-toplevel
+    best = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
+    print(f"[Trainer] tuned hyperparameters: {best}", flush=True)
+    config = image_tuner.apply_hyperparameters(config, best)
   # fn_args.train_files are '{examples.uri}/Split-train/*' patterns.
   examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
   train(config, fn_args.train_files, fn_args.eval_files, read_label_names(examples_uri),
