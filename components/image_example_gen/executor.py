@@ -59,11 +59,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     walk = image_checks.check_data_root(root)
     labels = {name: i for i, name in enumerate(walk.class_names)}
     splits = list(options.split_percentages.items())
-    examples.split_names = artifact_utils.encode_split_names([name for name, _ in splits])
+    split_names = [name for name, _ in splits]
+    examples.split_names = artifact_utils.encode_split_names(split_names)
     logging.info("ImageExampleGen: %d candidate files in %d classes under %s",
                  len(walk.candidates), len(labels), root)
 
-    split_names = [name for name, _ in splits]
     compression = _COMPRESSION[options.compression]
     suffix = ".gz" if options.compression == "gzip" else ""
     with self._make_beam_pipeline() as p:
