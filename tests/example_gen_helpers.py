@@ -7,6 +7,7 @@ import tensorflow as tf
 from tfx.types import standard_artifacts
 
 import pipeline_config
+from tests import image_factory
 from components.image_example_gen import executor
 from components.image_example_gen.component import IngestReport
 
@@ -33,3 +34,11 @@ def read_examples(examples_uri, split):
     out.append({k: (v.bytes_list.value or v.int64_list.value)[0]
                 for k, v in example.features.feature.items()})
   return out
+
+
+def ingest_tiny_folder(tmp, classes, per_class):
+  """Writes `tmp/data/<class>/<n>.png` and ingests it; returns (examples artifact, data root)."""
+  root = os.path.join(str(tmp), "data")
+  image_factory.class_folder_dataset(root, classes=classes, per_class=per_class)
+  examples, _ = run_executor(root, os.path.join(str(tmp), "out"))
+  return examples, root

@@ -11,8 +11,7 @@ from tfx.types import standard_artifacts
 
 import pipeline_config
 from components.image_augmentation import executor as augmentation_executor
-from tests import image_factory
-from tests.example_gen_helpers import read_examples, run_executor
+from tests.example_gen_helpers import ingest_tiny_folder, read_examples
 from trainer import augmentation
 
 NOTHING = pipeline_config.AugmentationConfig(
@@ -80,10 +79,7 @@ def test_fill_mode_fills_exposed_pixels_as_named(fill_mode):
 
 @pytest.fixture(scope="module")
 def examples_uri(tmp_path_factory):
-  tmp = tmp_path_factory.mktemp("aug")
-  root = str(tmp / "data")
-  image_factory.class_folder_dataset(root, classes=("a", "b"), per_class=10)
-  examples, _ = run_executor(root, str(tmp / "out"))
+  examples, _ = ingest_tiny_folder(tmp_path_factory.mktemp("aug"), ("a", "b"), 10)
   return examples
 
 

@@ -9,8 +9,7 @@ from tensorflow import keras
 
 import pipeline_config
 from components.image_example_gen import executor
-from tests import image_factory
-from tests.example_gen_helpers import run_executor
+from tests.example_gen_helpers import ingest_tiny_folder
 from trainer import backbones, image_trainer, model as model_lib, weights
 
 
@@ -116,10 +115,7 @@ def test_missing_weights_file_is_a_toolkit_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_examples(tmp_path_factory):
-  tmp = tmp_path_factory.mktemp("tiny")
-  root = str(tmp / "data")
-  image_factory.class_folder_dataset(root, classes=("circle", "square"), per_class=12)
-  examples, _ = run_executor(root, str(tmp / "out"))
+  examples, root = ingest_tiny_folder(tmp_path_factory.mktemp("tiny"), ("circle", "square"), 12)
   return examples.uri, root
 
 
@@ -274,3 +270,14 @@ def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
   np.testing.assert_array_equal(second.get("ab" * 32, 0), value)   # the original image
   assert second.get("ab" * 32, 1) is None                          # a different variant
   assert (second.hits, second.misses) == (1, 1)
+
+
+def test_reports_keep_only_a_sample_of_eval_images(tiny_examples):
+  from trainer import data as data_lib, reports  # pylint: disable=import-outside-toplevel
+  uri, _ = tiny_examples
+  model, _ = model_lib.build_classifier(backbones.get_backbone("small_convnet"), 2, 24, None,
+                                        8, 0.0)
+  dataset = data_lib.make_dataset([os.path.join(uri, "Split-*", "*")], 24, 5, False, 0)
+  images, labels, probabilities = reports.predict(model, dataset, keep_images=7)
+  assert images.shape == (7, 24, 24, 3)
+  assert len(labels) == len(probabilities) == 24

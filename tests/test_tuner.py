@@ -8,15 +8,12 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 import pipeline_config
 from pipeline import factory
-from tests import image_factory
-from tests.example_gen_helpers import run_executor
+from tests.example_gen_helpers import ingest_tiny_folder
 from trainer import image_tuner
 
 
 def test_tuner_searches_the_configured_space(tmp_path):
-  root = str(tmp_path / "data")
-  image_factory.class_folder_dataset(root, classes=("a", "b"), per_class=10)
-  examples, _ = run_executor(root, str(tmp_path / "out"))
+  examples, _ = ingest_tiny_folder(tmp_path, ("a", "b"), 10)
   trainer = pipeline_config.TrainerConfig(backbone="vgg16", weights="none", image_size=32,
                                           batch_size=8)
   tuning = pipeline_config.TuningConfig(enabled=True, max_trials=2, epochs_per_trial=1,

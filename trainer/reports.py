@@ -52,11 +52,18 @@ def training_curves(history: Dict[str, dict], path: str) -> str:
   return path
 
 
-def predict(model: keras.Model, dataset: tf.data.Dataset):
-  """(images, labels, probabilities) over a dataset of (pixels, label) batches."""
+def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: int = 256):
+  """(images, labels, probabilities) over a dataset of (pixels, label) batches.
+
+  Labels and probabilities cover the whole dataset; only the first `keep_images` images are
+  kept (for Grad-CAM), so a large eval split does not have to fit in memory.
+  """
   images, labels, probabilities = [], [], []
+  kept = 0
   for x, y in dataset:
-    images.append(x.numpy())
+    if kept < keep_images:
+      images.append(x.numpy()[: keep_images - kept])
+      kept += len(images[-1])
     labels.append(y.numpy())
     probabilities.append(model(x, training=False).numpy())
   return np.concatenate(images), np.concatenate(labels), np.concatenate(probabilities)
@@ -106,7 +113,12 @@ def grad_cam_heatmaps(model: keras.Model, feature_layer: str, images: np.ndarray
 
 def grad_cam(model: keras.Model, feature_layer: str, images: np.ndarray, labels: np.ndarray,
              probabilities: np.ndarray, names: List[str], path: str, samples: int = 8) -> str:
-  """Overlays for up to `samples` eval images, right and wrong predictions mixed."""
+  """Overlays for up to `samples` eval images, right and wrong predictions mixed.
+
+  `labels` and `probabilities` may cover more examples than `images`; only those with an
+  image are drawn.
+  """
+  labels, probabilities = labels[: len(images)], probabilities[: len(images)]
   predicted = probabilities.argmax(axis=1)
   right = np.flatnonzero(predicted == labels)[: samples // 2]
   wrong = np.flatnonzero(predicted != labels)[: samples - len(right)]
