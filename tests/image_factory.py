@@ -113,3 +113,62 @@ def class_folder_dataset(root, classes=("cat", "dog"), per_class=6, size=(40, 40
       paths.append(save(pattern(*size, seed=1000 * c + i),
                         os.path.join(root, name, f"{i:03d}.{ext}"), fmt))
   return paths
+
+
+def webp_file(path, seed=0):
+  return save(pattern(seed=seed), path, "WEBP", lossless=True)
+
+
+def tiff_file(path, seed=0):
+  return save(pattern(seed=seed), path, "TIFF")
+
+
+def transparent_gif(path, seed=0):
+  image = pattern(seed=seed).convert("P", palette=Image.ADAPTIVE, colors=16)
+  return save(image, path, "GIF", transparency=0)
+
+
+def palette_bmp(path, seed=0):
+  return save(pattern(seed=seed).convert("P", palette=Image.ADAPTIVE, colors=16), path, "BMP")
+
+
+def rgba_icon(path, seed=0, size=48):
+  """An icon-like RGBA PNG: an opaque shape with soft (partly transparent) edges."""
+  rng = np.random.default_rng(seed)
+  yy, xx = np.mgrid[:size, :size]
+  radius = size * (0.25 + 0.15 * rng.random())
+  distance = np.hypot(yy - size / 2, xx - size / 2)
+  alpha = np.clip((radius - distance) * 64, 0, 255).astype(np.uint8)
+  colour = rng.integers(0, 256, 3)
+  rgb = np.broadcast_to(colour, (size, size, 3)).astype(np.uint8).copy()
+  rgb[::4] = 255 - rgb[::4]        # stripes, so the content is not flat
+  rgba = np.dstack([rgb, alpha])
+  return save(Image.fromarray(rgba, "RGBA"), path, "PNG")
+
+
+# Every case ingestion normalises (decodes and re-encodes), by name: the parity tests send
+# the original bytes and the stored bytes of each through the serving decoder.
+NORMALISE_CASES = {
+    **{f"exif_orientation_{o}": (lambda p, o=o: exif_rotated_jpeg(p + ".jpg", orientation=o))
+       for o in range(2, 9)},
+    "cmyk_jpeg": lambda p: cmyk_jpeg(p + ".jpg"),
+    "palette_png": lambda p: palette_png(p + ".png"),
+    "palette_png_transparent": lambda p: palette_png(p + ".png", transparent=True),
+    "la_png": lambda p: la_png(p + ".png"),
+    "rgba_png": lambda p: rgba_png(p + ".png"),
+    "rgba_icon": lambda p: rgba_icon(p + ".png"),
+    "gray16_png": lambda p: gray16_png(p + ".png", value=50000),
+    "animated_gif": lambda p: animated_gif(p + ".gif"),
+    "gif": lambda p: save(pattern().convert("P"), p + ".gif", "GIF"),
+    "bmp_24": lambda p: save(pattern(), p + ".bmp", "BMP"),
+    "bmp_32": lambda p: save(pattern().convert("RGBA"), p + ".bmp", "BMP"),
+    "bmp_gray": lambda p: save(pattern(mode="L"), p + ".bmp", "BMP"),
+}
+
+# Cases the serving signature cannot decode to the same pixels: ingestion rejects them.
+NOT_SERVABLE_CASES = {
+    "webp": lambda p: webp_file(p + ".webp"),
+    "tiff": lambda p: tiff_file(p + ".tif"),
+    "transparent_gif": lambda p: transparent_gif(p + ".gif"),
+    "palette_bmp": lambda p: palette_bmp(p + ".bmp"),
+}

@@ -1,9 +1,11 @@
 """The trainer's input pipeline and the image decoding shared with the serving signature."""
 
-from typing import List
+from typing import List, Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from trainer import image_decoding
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -26,20 +28,23 @@ def _online_augmentation(config, image_size: int, seed: int):
   return augment
 
 
-def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-  """Encoded image bytes (JPEG, PNG, GIF, BMP) -> float32 RGB [size, size, 3] in [0, 255].
+def decode_image(encoded: tf.Tensor, image_size: int,
+                 background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> tf.Tensor:
+  """Encoded image bytes -> float32 RGB [size, size, 3] in [0, 255].
 
-  Used by training and by the exported signatures, so both see identical pixels.
+  Used by training, the feature cache and the exported signatures, so all of them see
+  identical pixels; trainer/image_decoding.py says what decoding does (EXIF, alpha, ...).
   """
-  image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+  image = image_decoding.decode_rgb(encoded, background)
   image = tf.image.resize(image, [image_size, image_size])
   image.set_shape([image_size, image_size, 3])
   return image
 
 
-def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+def decode_images(encoded: tf.Tensor, image_size: int,
+                  background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> tf.Tensor:
   """A batch of encoded images -> float32 [batch, size, size, 3]."""
-  return tf.map_fn(lambda e: decode_image(e, image_size), encoded,
+  return tf.map_fn(lambda e: decode_image(e, image_size, background), encoded,
                    fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
 
@@ -78,7 +83,9 @@ def record_batches(file_patterns: List[str], batch_size: int) -> tf.data.Dataset
 
 
 def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
-                 shuffle: bool, seed: int, augmentation=None) -> tf.data.Dataset:
+                 shuffle: bool, seed: int, augmentation=None,
+                 background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
+                 ) -> tf.data.Dataset:
   """(pixels, label) batches from the TFRecords that ImageExampleGen wrote.
 
   With `augmentation` (an AugmentationConfig), every epoch draws new random transforms
@@ -91,7 +98,7 @@ def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
 
   def parse(serialized):
     features = tf.io.parse_single_example(serialized, spec)
-    image = decode_image(features[IMAGE_KEY], image_size)
+    image = decode_image(features[IMAGE_KEY], image_size, background)
     return (augment(image) if augment else image), features[LABEL_KEY]
 
   dataset = _records(_record_files(file_patterns))

@@ -5,7 +5,8 @@ Outcomes (the ingest report's contract):
   ingested    the original bytes are stored unchanged (an RGB or grayscale JPEG/PNG);
   normalised  the image was decoded and re-encoded (EXIF rotation, mode conversion, first
               frame of an animation, a format TensorFlow does not decode well);
-  rejected    the file is not a usable image; `reason` says why;
+  rejected    the file is not a usable image, or one the serving signature could not decode
+              the same way (`not_servable`); `reason` says why;
   skipped     the file was never opened as an image (hidden, system file, symlink leaving
               the data root, not a regular file, duplicate content).
 """
@@ -33,6 +34,11 @@ OUTCOMES = (INGESTED, NORMALISED, REJECTED, SKIPPED)
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 _EXIF_ORIENTATION = 0x0112
+# What the serving graph decodes (trainer/image_decoding.py). Every kept image must decode
+# there to the pixels this module stores (train/serve parity); anything else is rejected
+# `not_servable` with the fix. MPO is the multi-picture JPEG that phones write.
+SERVABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP")
+_JPEG_FORMATS = ("JPEG", "MPO")
 
 
 @dataclasses.dataclass
@@ -257,9 +263,13 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
           f"too_many_pixels: {width}x{height} exceeds max_pixels={options.max_pixels}")
     if min(width, height) < options.min_side:
       raise _Rejection(f"too_small: {width}x{height} is under min_side={options.min_side}")
+    _check_servable(img, data)
     try:
       frames = getattr(img, "n_frames", 1)
-      orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+      # Only a JPEG's orientation is applied: the serving graph reads it from the APP1
+      # segment, and PNG's rarely used eXIf chunk is ignored by both.
+      orientation = (img.getexif().get(_EXIF_ORIENTATION, 1)
+                     if record.format in _JPEG_FORMATS else 1)
       keep_original = (record.format in ("JPEG", "PNG") and img.mode in ("RGB", "L")
                        and frames == 1 and orientation in (None, 1))
       if keep_original and record.format == "JPEG":
@@ -294,13 +304,36 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
     notes.append(f"{record.format} re-encoded")
 
   record.width, record.height = rgb.size
+  # Lossless: a JPEG re-encode (chroma subsampling, quantisation) would move the stored
+  # pixels away from what the serving graph decodes from the original file.
   out = io.BytesIO()
-  if record.format == "JPEG":
-    rgb.save(out, format="JPEG", quality=95)
-  else:
-    rgb.save(out, format="PNG")
+  rgb.save(out, format="PNG")
   record.outcome, record.reason, record.encoded = NORMALISED, "; ".join(notes), out.getvalue()
   return record
+
+
+def _check_servable(img: Image.Image, data: bytes) -> None:
+  """Rejects what the serving graph cannot decode to the pixels stored here."""
+  fmt = img.format
+  if fmt not in SERVABLE_FORMATS:
+    raise _Rejection(
+        f"not_servable: {fmt} cannot be decoded by the serving signature (it decodes "
+        f"{', '.join(SERVABLE_FORMATS)}); convert the file to PNG or JPEG")
+  if fmt == "GIF" and "transparency" in img.info:
+    transparent = img.info["transparency"]
+    if isinstance(transparent, int) and np.any(np.asarray(img) == transparent):
+      raise _Rejection(
+          "not_servable: GIF with transparent pixels (TensorFlow's GIF decoder cannot "
+          "composite them onto the background); convert the file to PNG")
+  if fmt == "BMP":
+    bits = int.from_bytes(data[28:30], "little") if len(data) >= 34 else 0
+    compression = int.from_bytes(data[30:34], "little") if len(data) >= 34 else -1
+    servable = (bits in (24, 32) and compression == 0 and img.mode == "RGB") or (
+        bits == 8 and compression == 0 and img.mode == "L")
+    if not servable:
+      raise _Rejection(
+          f"not_servable: {bits}-bit BMP in mode {img.mode} (the serving signature decodes "
+          "uncompressed 24/32-bit colour and 8-bit grayscale BMP); convert the file to PNG")
 
 
 def _to_rgb(img: Image.Image, background) -> Tuple[Image.Image, str]:
