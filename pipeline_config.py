@@ -25,14 +25,20 @@ class ToolkitError(Exception):
 
 TASKS = ("image", "text", "timeseries")
 BACKBONES = ("vgg16", "xception", "small_convnet")
+# Conv blocks each backbone can unfreeze in phase 2 (trainer/backbones.py names them).
+BACKBONE_BLOCKS = {"vgg16": 5, "xception": 14, "small_convnet": 0}
+# The three splits (contract): `train` fits, `validation` drives callbacks, checkpoint choice
+# and tuning, `eval` is only for the Evaluator's blessing.
+SPLITS = ("train", "validation", "eval")
 
 
 @dataclass
 class IngestConfig:
   """How ImageExampleGen reads ``<data_root>/<class>/<file>``."""
-  # Split name -> percentage of the content-hash space. Must sum to 100.
+  # Split name -> percentage of the content-hash space: exactly train, validation and eval,
+  # positive, summing to 100.
   split_percentages: Dict[str, int] = field(
-      default_factory=lambda: {"train": 80, "eval": 20})
+      default_factory=lambda: {"train": 70, "validation": 10, "eval": 20})
   # Pillow format names accepted; nothing that runs an external program (EPS, PDF).
   allowed_formats: Tuple[str, ...] = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
   # Decompression-bomb guard, checked from the header before pixels are decoded.
@@ -51,16 +57,20 @@ class IngestConfig:
     if self.compression not in ("none", "gzip"):
       raise ToolkitError(
           f"compression must be 'none' or 'gzip'. Received: compression={self.compression!r}")
-    if sum(self.split_percentages.values()) != 100 or any(
-        p <= 0 for p in self.split_percentages.values()):
+    if (sorted(self.split_percentages) != sorted(SPLITS)
+        or sum(self.split_percentages.values()) != 100
+        or any(not isinstance(p, int) or p <= 0 for p in self.split_percentages.values())):
       raise ToolkitError(
-          "split_percentages must be positive and sum to 100. "
+          "split_percentages must give train, validation and eval each a positive whole "
+          "percentage, summing to 100 (e.g. --splits 70,10,20). "
           f"Received: split_percentages={self.split_percentages}")
-    for required in ("train", "eval"):
-      if required not in self.split_percentages:
-        raise ToolkitError(
-            f"split_percentages needs a '{required}' split. "
-            f"Received: split_percentages={self.split_percentages}")
+    if len(self.background_color) != 3 or any(
+        not isinstance(c, int) or not 0 <= c <= 255 for c in self.background_color):
+      raise ToolkitError("background_color must be three integers in 0-255. "
+                         f"Received: background_color={self.background_color}")
+    for name in ("max_pixels", "max_file_bytes", "min_side"):
+      if getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
 
 
 @dataclass
@@ -73,10 +83,25 @@ class GateConfig:
   # Files with identical content filed under two classes.
   max_label_conflicts: int = 0
   fail_on_anomalies: bool = True
+  # Every class needs at least this many examples in each of train, validation and eval.
+  min_examples_per_split: int = 1
   # Against the last accepted data drop; the first drop always passes.
   max_label_drift: float = 0.2      # L-infinity distance of the label distributions
   max_format_drift: float = 0.5     # L-infinity distance of the image format mix
   max_size_drift: float = 1.0       # relative change of the median width or height
+
+  def validate(self):
+    for f in dataclasses.fields(self):
+      value = getattr(self, f.name)
+      if f.type is bool:
+        continue
+      if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ToolkitError(f"Gate {f.name} must be a number >= 0. "
+                           f"Received: {f.name}={value!r}")
+    for name in ("max_rejected_fraction", "max_label_drift", "max_format_drift"):
+      if getattr(self, name) > 1:
+        raise ToolkitError(f"Gate {name} is a fraction in [0, 1]. "
+                           f"Received: {name}={getattr(self, name)}")
 
 
 @dataclass
@@ -151,11 +176,24 @@ class TrainerConfig:
       raise ToolkitError(
           f"{self.backbone} needs image_size >= {minimum}. "
           f"Received: image_size={self.image_size}")
+    blocks = BACKBONE_BLOCKS[self.backbone]
+    if self.fine_tune_blocks is not None and not 0 <= self.fine_tune_blocks <= blocks:
+      raise ToolkitError(
+          f"{self.backbone} has {blocks} conv blocks to fine-tune, so fine_tune_blocks must "
+          f"be between 0 and {blocks}"
+          + (" (it is trained from scratch in one phase)" if not blocks else "")
+          + f". Received: fine_tune_blocks={self.fine_tune_blocks}")
+    if self.monitor not in ("val_loss", "val_accuracy"):
+      raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
+                         f"Received: monitor={self.monitor!r}")
     if self.backbone == "small_convnet" and self.weights not in ("none", "imagenet"):
       raise ToolkitError(
           "small_convnet is trained from scratch and takes no weights file. "
           f"Received: weights={self.weights!r}")
-    for name in ("batch_size", "head_epochs"):
+    for name in ("head_learning_rate", "fine_tune_learning_rate"):
+      if not 0 < getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
+    for name in ("batch_size", "head_epochs", "dense_units"):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
     if self.fine_tune_epochs < 0:
@@ -187,6 +225,14 @@ class EvalConfig:
   min_accuracy: float = 0.6
   # How much accuracy may drop against the latest blessed model (0.0: must not be worse).
   max_accuracy_drop: float = 0.0
+  # Optional lower bound on every class's recall on the eval split (None: reported only).
+  min_class_recall: Optional[float] = None
+
+  def validate(self):
+    for name in ("min_accuracy", "max_accuracy_drop", "min_class_recall"):
+      value = getattr(self, name)
+      if value is not None and not 0.0 <= value <= 1.0:
+        raise ToolkitError(f"{name} must be in [0, 1]. Received: {name}={value}")
 
 
 @dataclass
@@ -241,8 +287,10 @@ class PipelineConfig:
       raise ToolkitError(
           f"The {self.task} pipeline is not available yet; only --task image runs today.")
     self.ingest.validate()
+    self.gates.validate()
     self.augmentation.validate()
     self.trainer.validate()
+    self.evaluation.validate()
 
 
 def to_json(section) -> str:

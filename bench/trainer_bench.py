@@ -51,7 +51,9 @@ def run(work: str, count: int) -> dict:
   cache_root = os.path.join(work, "feature_cache")
 
   def extract_seconds():
-    cache = feature_cache.FeatureCache(cache_root, BACKBONE, IMAGE_SIZE, fingerprint)
+    cache = feature_cache.FeatureCache(
+        cache_root, BACKBONE, IMAGE_SIZE, fingerprint,
+        decoding_fingerprint=feature_cache.decoding_fingerprint((255, 255, 255)))
     start = time.perf_counter()
     features, labels = feature_cache.extract_from_files(extractor, cache, files, IMAGE_SIZE,
                                                         BATCH)

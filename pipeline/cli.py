@@ -1,10 +1,12 @@
 """Command line: `python -m pipeline run | demo-data` (contract in ARCHITECTURE.md)."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
+import warnings
 from typing import List, Optional
 
 import pipeline_config
@@ -28,7 +30,12 @@ _OVERRIDES = {
     "augmentation_variants": ("augmentation", "variants", int),
     "min_accuracy": ("evaluation", "min_accuracy", float),
     "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
+    "min_class_recall": ("evaluation", "min_class_recall", float),
 }
+
+# Third-party warnings a user cannot act on (google.api_core's "non-supported Python
+# version", TFX/Beam/TF deprecations); --verbose shows them.
+_QUIET_WARNING_CATEGORIES = (FutureWarning, DeprecationWarning, PendingDeprecationWarning)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
   for flag, (_, _, kind) in _OVERRIDES.items():
     run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
-  run.add_argument("--train-percent", type=int, default=None,
-                   help="percentage of the content-hash space in the train split (rest: eval)")
+  run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
+                   help="percentages of the content-hash space per split (default 70,10,20)")
+  run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
+                   help="set a data gate (a GateConfig field), e.g. --gate "
+                   "max_label_conflicts=40 (repeatable)")
   run.add_argument("--beam-arg", action="append", default=None,
                    help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
   run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
@@ -67,9 +77,10 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     value = getattr(args, flag)
     if value is not None:
       setattr(getattr(config, section), field, value)
-  if args.train_percent is not None:
-    config.ingest.split_percentages = {"train": args.train_percent,
-                                       "eval": 100 - args.train_percent}
+  if args.splits is not None:
+    config.ingest.split_percentages = _parse_splits(args.splits)
+  for assignment in args.gate or ():
+    _set_gate(config.gates, assignment)
   if args.beam_arg:
     config.beam_args = list(args.beam_arg)
   if args.no_cache:
@@ -80,11 +91,58 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   return config
 
 
+def _parse_splits(value: str) -> dict:
+  parts = value.split(",")
+  try:
+    percentages = [int(p) for p in parts]
+  except ValueError:
+    percentages = []
+  if len(percentages) != len(pipeline_config.SPLITS):
+    raise pipeline_config.ToolkitError(
+        "--splits takes three whole percentages for train, validation and eval, e.g. "
+        f"--splits 70,10,20. Received: --splits {value}")
+  return dict(zip(pipeline_config.SPLITS, percentages))
+
+
+def _set_gate(gates: pipeline_config.GateConfig, assignment: str) -> None:
+  """Applies one `--gate NAME=VALUE`, typed by the GateConfig field."""
+  fields = {f.name: f for f in dataclasses.fields(gates)}
+  name, sep, raw = assignment.partition("=")
+  name = name.strip().replace("-", "_")
+  if not sep or name not in fields:
+    raise pipeline_config.ToolkitError(
+        f"--gate takes NAME=VALUE where NAME is one of {', '.join(sorted(fields))}. "
+        f"Received: --gate {assignment}")
+  kind = type(getattr(gates, name))
+  try:
+    if kind is bool:
+      if raw.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(raw)
+      value = raw.strip().lower() in ("true", "1", "yes")
+    elif kind is int:
+      value = int(raw)
+    else:
+      value = float(raw)
+  except ValueError:
+    raise pipeline_config.ToolkitError(
+        f"--gate {name} takes a {kind.__name__}. Received: --gate {assignment}") from None
+  setattr(gates, name, value)
+
+
+def quiet_warnings() -> None:
+  """Hides third-party warning categories here and in the Beam workers this process starts."""
+  for category in _QUIET_WARNING_CATEGORIES:
+    warnings.filterwarnings("ignore", category=category)
+  os.environ.setdefault("PYTHONWARNINGS", ",".join(
+      f"ignore::{c.__name__}" for c in _QUIET_WARNING_CATEGORIES))
+
+
 def _quiet_logs(verbose: bool) -> None:
   if verbose:
     return
+  quiet_warnings()
   # TensorFlow, TFDV (glog) and TFX read these when they are first imported.
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   os.environ.setdefault("GLOG_minloglevel", "2")
   from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
   absl_logging.set_verbosity(absl_logging.ERROR)
@@ -107,14 +165,20 @@ def _run(args) -> int:
     print(f"Eval accuracy: {metrics['accuracy']:.4f}"
           + (f" (baseline {metrics['baseline_accuracy']:.4f})"
              if "baseline_accuracy" in metrics else ""))
+  if metrics.get("per_class"):
+    print("Eval recall per class: " + ", ".join(
+        f"{name} {recall:.3f}" for name, recall in metrics["per_class"].items()))
   ingest = summary["ingest"]
   print(f"Ingested {ingest.get('ingested', 0) + ingest.get('normalised', 0)} of "
         f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
   if summary["pushed_model"]:
     print(f"Pushed model: {summary['pushed_model']}")
   else:
-    print(f"The model was not blessed (accuracy below {config.evaluation.min_accuracy} or "
-          "worse than the last blessed model); nothing was pushed.")
+    recall = config.evaluation.min_class_recall
+    print(f"The model was not blessed (eval accuracy below {config.evaluation.min_accuracy}, "
+          "worse than the last blessed model"
+          + (f", or a class's recall below {recall}" if recall is not None else "")
+          + "); nothing was pushed.")
   print(f"Summary: {config.last_run_path}")
   return 0
 

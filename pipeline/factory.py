@@ -20,25 +20,39 @@ IMAGE_TUNER_FN = "trainer.image_tuner.tuner_fn"
 RESOLVER_ID = "latest_blessed_model_resolver"
 
 
-def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
-  """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline.
+PER_CLASS_FEATURE = "label_name"
 
-  Without a blessed baseline (the first run) the change threshold is not applied.
+
+def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
+  """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline, on the
+  whole eval split; accuracy per `label_name` slice, which is each class's recall, with an
+  optional `min_class_recall` lower bound.
+
+  Without a blessed baseline (the first run) the change threshold is not applied. A
+  MetricConfig.threshold would apply to every slice, so each threshold names its slices.
   """
+  overall, per_class = tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[PER_CLASS_FEATURE])
+  thresholds = [tfma.PerSliceMetricThreshold(
+      slicing_specs=[overall],
+      threshold=tfma.MetricThreshold(
+          value_threshold=tfma.GenericValueThreshold(
+              lower_bound={"value": config.min_accuracy}),
+          change_threshold=tfma.GenericChangeThreshold(
+              direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+              absolute={"value": -config.max_accuracy_drop - 1e-10})))]
+  if config.min_class_recall is not None:
+    thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[per_class],
+        threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.min_class_recall}))))
   return tfma.EvalConfig(
       model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
                                   label_key="label", prediction_key="probabilities")],
-      slicing_specs=[tfma.SlicingSpec()],
+      slicing_specs=[overall, per_class],
       metrics_specs=[tfma.MetricsSpec(metrics=[
           tfma.MetricConfig(class_name="ExampleCount"),
-          tfma.MetricConfig(
-              class_name="SparseCategoricalAccuracy",
-              threshold=tfma.MetricThreshold(
-                  value_threshold=tfma.GenericValueThreshold(
-                      lower_bound={"value": config.min_accuracy}),
-                  change_threshold=tfma.GenericChangeThreshold(
-                      direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                      absolute={"value": -config.max_accuracy_drop - 1e-10}))),
+          tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                            per_slice_thresholds=thresholds),
       ])])
 
 
@@ -74,10 +88,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   training_inputs = dict(
       examples=augmentation.outputs["augmented_examples"],
       schema=schema_gen.outputs["schema"],
+      # Callbacks, checkpoint choice and tuning see `validation`; `eval` is the Evaluator's.
       train_args=tfx.proto.TrainArgs(splits=["train"]),
-      eval_args=tfx.proto.EvalArgs(splits=["eval"]))
+      eval_args=tfx.proto.EvalArgs(splits=["validation"]))
   custom_config = {"trainer": dataclasses.asdict(trainer_config),
                    "augmentation": dataclasses.asdict(config.augmentation),
+                   "ingest": dataclasses.asdict(config.ingest),
                    "tuning": dataclasses.asdict(config.tuning)}
   tuning = []
   if config.tuning.enabled:

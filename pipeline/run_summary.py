@@ -1,8 +1,14 @@
 """Reads what a pipeline run did from MLMD and writes `<work-dir>/last_run.json` (contract).
 
 {"task", "span", "run_id", "blessed", "pushed_model", "model", "baseline_model",
- "metrics": {"accuracy", "example_count", "baseline_accuracy"},
- "ingest": {"found", "ingested", "normalised", "rejected", "skipped", "report", "cached"},
+ "metrics": {"accuracy", "example_count", "baseline_accuracy",
+             "per_class": {class name: recall on the eval split},
+             "baseline_per_class": {...}},
+ "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
+            "per_split": {"train", "validation", "eval"}, "report", "cached"},
+ "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
+               "augmented_examples", "model", "model_run", "evaluation", "blessing",
+               "pushed_model"}: URIs of this run's outputs,
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
  "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
@@ -74,20 +80,49 @@ def _custom(artifact, name, default=None):
 
 
 def _metrics(evaluation_uri: str) -> Dict[str, float]:
-  """Overall-slice accuracy and example count of the candidate (and baseline) model."""
+  """Overall-slice accuracy and example count of the candidate (and baseline) model, and
+  per class the accuracy of its `label_name` slice, which is that class's recall."""
   names = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count"}
   metrics = {}
   for per_slice in tfma.load_metrics(evaluation_uri):
-    if per_slice.slice_key.single_slice_keys:
-      continue
+    slice_keys = per_slice.slice_key.single_slice_keys
+    class_name = None
+    if slice_keys:
+      if len(slice_keys) != 1 or slice_keys[0].column != "label_name":
+        continue
+      class_name = slice_keys[0].bytes_value.decode("utf-8")
     for key_and_value in per_slice.metric_keys_and_values:
       key = key_and_value.key
       if key.is_diff or key.HasField("sub_key") or key.name not in names:
         continue
+      if not key_and_value.value.HasField("double_value"):
+        continue
+      value = key_and_value.value.double_value.value
       prefix = "baseline_" if key.model_name == "baseline" else ""
-      if key_and_value.value.HasField("double_value"):
-        metrics[prefix + names[key.name]] = key_and_value.value.double_value.value
+      if class_name is None:
+        metrics[prefix + names[key.name]] = value
+      elif names[key.name] == "accuracy":
+        metrics.setdefault(prefix + "per_class", {})[class_name] = value
+  for name in ("per_class", "baseline_per_class"):
+    if name in metrics:
+      metrics[name] = dict(sorted(metrics[name].items()))
   return metrics
+
+
+# last_run.json "artifacts" key -> (node id, output key).
+_ARTIFACTS = {
+    "examples": ("ImageExampleGen", "examples"),
+    "ingest_report": ("ImageExampleGen", "ingest_report"),
+    "statistics": ("StatisticsGen", "statistics"),
+    "anomalies": ("ExampleValidator", "anomalies"),
+    "gates": ("DataGate", "gate_result"),
+    "augmented_examples": ("ImageAugmentation", "augmented_examples"),
+    "model": ("Trainer", "model"),
+    "model_run": ("Trainer", "model_run"),
+    "evaluation": ("Evaluator", "evaluation"),
+    "blessing": ("Evaluator", "blessing"),
+    "pushed_model": ("Pusher", "pushed_model"),
+}
 
 
 def summarise(config: pipeline_config.PipelineConfig) -> dict:
@@ -101,6 +136,11 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
              "pushed_model": None, "model": None, "baseline_model": None, "metrics": {},
              "ingest": {}, "executions": {n: run.state(n) for n in sorted(run.executions)}}
 
+  summary["artifacts"] = {}
+  for name, (node_id, key) in _ARTIFACTS.items():
+    found = run.artifacts(node_id, key)
+    if found:
+      summary["artifacts"][name] = found[0].uri
   reports = run.artifacts("ImageExampleGen", "ingest_report")
   if reports:
     report = ingest_report.read_report(reports[0].uri)

@@ -179,7 +179,7 @@ def test_walk_skips_and_lists_every_special_file(tmp_path):
       "cat/.hidden.png": "hidden_file", "dog/Thumbs.db": "system_file",
       "dog/desktop.ini": "system_file", "README.txt": "not_in_class_folder",
       "dog/escape.png": "symlink_outside_root", "cat/pipe.png": "not_a_regular_file",
-      "dog/loop": "symlink_to_directory"}
+      "dog/loop": "symlink_outside_root"}
   candidates = {r.path: r.source for r in walk.candidates}
   assert candidates["dog/inside.png"] == os.path.realpath(os.path.join(root, "cat", "000.png"))
   assert len(candidates) == 7
@@ -209,3 +209,39 @@ def test_class_names_are_unicode_nfc(tmp_path):
   walk = image_checks.walk_data_root(str(root))
   assert walk.class_names == sorted([nfc, "日本"])
   assert {r.class_name for r in walk.candidates} == {nfc, "日本"}
+
+
+def test_symlinked_folder_inside_the_root_is_followed_and_a_loop_is_listed(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("cat", "dog"), per_class=2)
+  os.symlink(os.path.join(root, "cat"), os.path.join(root, "dog", "cats_too"))
+  os.symlink(root, os.path.join(root, "cat", "again"))            # back to the root: a loop
+  walk = image_checks.walk_data_root(root)
+  candidates = {r.path: r for r in walk.candidates}
+  assert {"dog/cats_too/000.png", "dog/cats_too/001.png"} <= set(candidates)
+  assert candidates["dog/cats_too/000.png"].class_name == "dog"
+  skipped = {r.path: r.reason for r in walk.skipped}
+  assert skipped["cat/again"].startswith("symlink_loop")
+  # Followed once through dog/cats_too, where cat/again loops back as well.
+  assert skipped["dog/cats_too/again"].startswith("symlink_loop")
+  assert walk.class_names == ["cat", "dog"]
+
+
+def test_unreadable_folder_gets_a_row(tmp_path, monkeypatch):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("cat", "dog"), per_class=2)
+  os.makedirs(os.path.join(root, "dog", "locked"))
+  image_factory.save(image_factory.pattern(seed=9), os.path.join(root, "dog", "locked", "x.png"))
+  real_scandir = os.scandir
+
+  def scandir(path):
+    if os.path.basename(path) == "locked":   # as for a folder without read permission
+      raise PermissionError(13, "Permission denied", path)
+    return real_scandir(path)
+
+  monkeypatch.setattr(image_checks.os, "scandir", scandir)
+  walk = image_checks.walk_data_root(root)
+  rows = {r.path: r for r in walk.skipped}
+  assert rows["dog/locked"].reason == "unreadable_folder: Permission denied"
+  assert rows["dog/locked"].class_name == "dog"
+  assert len(walk.candidates) == 4

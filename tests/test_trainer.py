@@ -204,13 +204,15 @@ def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_exampl
   vgg = backbones.get_backbone("vgg16")
   cache_root = str(tmp_path / "cache")
 
-  def extract(image_size, seed):
+  def extract(image_size, seed, background=(255, 255, 255)):
     keras.utils.set_random_seed(seed)
     model, base = model_lib.build_classifier(vgg, 2, image_size, None, 8, 0.0)
-    cache = feature_cache.FeatureCache(cache_root, "vgg16", image_size,
-                                       feature_cache.weights_fingerprint(base))
+    cache = feature_cache.FeatureCache(
+        cache_root, "vgg16", image_size, feature_cache.weights_fingerprint(base),
+        decoding_fingerprint=feature_cache.decoding_fingerprint(background))
     extractor = model_lib.feature_extractor(model)
-    features, labels = feature_cache.extract_from_files(extractor, cache, files, image_size, 8)
+    features, labels = feature_cache.extract_from_files(extractor, cache, files, image_size, 8,
+                                                        background)
     return cache.stats(), features, labels, extractor
 
   cold, features, labels, extractor = extract(32, seed=1)
@@ -229,7 +231,11 @@ def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_exampl
   assert (other_size["hits"], other_size["misses"]) == (0, 24)
   other_weights, _, _, _ = extract(32, seed=2)
   assert (other_weights["hits"], other_weights["misses"]) == (0, 24)
-  assert len({cold["namespace"], other_size["namespace"], other_weights["namespace"]}) == 3
+  # Another background changes the pixels of every transparent file: no stale features.
+  other_background, _, _, _ = extract(32, seed=1, background=(0, 0, 0))
+  assert (other_background["hits"], other_background["misses"]) == (0, 24)
+  assert len({cold["namespace"], other_size["namespace"], other_weights["namespace"],
+              other_background["namespace"]}) == 4
 
 
 def test_phase1_trains_the_head_on_cached_features(tiny_examples, tmp_path):
@@ -261,12 +267,15 @@ def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
   assert (feature_cache.config_fingerprint(mild)
           == feature_cache.config_fingerprint(more_variants))
   root, value = str(tmp_path), np.arange(4, dtype=np.float32)
+  decoding = feature_cache.decoding_fingerprint((255, 255, 255))
   first = feature_cache.FeatureCache(root, "vgg16", 32, "w" * 64,
-                                     feature_cache.config_fingerprint(mild))
+                                     feature_cache.config_fingerprint(mild),
+                                     decoding_fingerprint=decoding)
   first.put("ab" * 32, 0, value)
   first.put("ab" * 32, 1, value)
   second = feature_cache.FeatureCache(root, "vgg16", 32, "w" * 64,
-                                      feature_cache.config_fingerprint(strong))
+                                      feature_cache.config_fingerprint(strong),
+                                      decoding_fingerprint=decoding)
   np.testing.assert_array_equal(second.get("ab" * 32, 0), value)   # the original image
   assert second.get("ab" * 32, 1) is None                          # a different variant
   assert (second.hits, second.misses) == (1, 1)

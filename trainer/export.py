@@ -8,24 +8,28 @@ Signatures:
       decoding and preprocessing exist once.
 """
 
-from typing import List
+from typing import List, Sequence
 
 import tensorflow as tf
 from tensorflow import keras
 
-from trainer import data
+from trainer import data, image_decoding
 
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "serving_examples"
 
 
 def export_serving_model(model: keras.Model, label_names: List[str], image_size: int,
-                         export_dir: str) -> None:
+                         export_dir: str,
+                         background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> None:
+  """Saves `model` with both signatures; decoding is trainer/image_decoding.py's, with
+  transparency composited onto `background` as ingestion does."""
   labels = tf.constant(label_names)
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
   def serve_images(images):
-    probabilities = model(data.decode_images(images, image_size), training=False)
+    probabilities = model(data.decode_images(images, image_size, background),
+                          training=False)
     label_id = tf.argmax(probabilities, axis=-1)
     return {"probabilities": probabilities, "label": tf.gather(labels, label_id),
             "label_id": label_id}

@@ -2,12 +2,14 @@
 
 A cached entry is keyed by (image sha256, augmentation variant and the augmentation
 parameters that made it) inside a namespace made of the backbone, a fingerprint of the base's
-actual weights and the input size, so changing the backbone, the weights, the size or the
-augmentation can never reuse stale features. Any tf.io.gfile path works.
+actual weights, the input size and a fingerprint of the decoding (the decoder's version and the
+background that transparency is composited onto: the pixels the base sees from a file), so
+changing the backbone, the weights, the size, the decoding or the augmentation can never
+reuse stale features. Any tf.io.gfile path works.
 
-Layout:
-  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v0.npy
-  {cache_root}/{backbone}-{size}px-{weights_fingerprint[:16]}/{sha[:2]}/{sha}-v{k}-{aug[:12]}.npy
+Layout ({ns} = {backbone}-{size}px-{weights_fingerprint[:16]}-d{decoding_fingerprint[:8]}):
+  {cache_root}/{ns}/{sha[:2]}/{sha}-v0.npy
+  {cache_root}/{ns}/{sha[:2]}/{sha}-v{k}-{aug[:12]}.npy
 """
 
 import dataclasses
@@ -15,19 +17,25 @@ import hashlib
 import io
 import json
 import os
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from trainer import data
+from trainer import data, image_decoding
 
 
 def config_fingerprint(config) -> str:
   """sha256 of the augmentation parameters that shape a variant's pixels (not mode or K)."""
   values = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("mode", "variants")}
   return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+def decoding_fingerprint(background: Sequence[int]) -> str:
+  """sha256 of what turns a file into pixels: the decoder's version and the background."""
+  key = f"{image_decoding.DECODER_VERSION}:{tuple(int(c) for c in background)}"
+  return hashlib.sha256(key.encode()).hexdigest()
 
 
 def weights_fingerprint(base: keras.Model) -> str:
@@ -43,8 +51,9 @@ class FeatureCache:
   """Stores and loads per-image feature arrays; counts hits and misses."""
 
   def __init__(self, root: str, backbone: str, image_size: int, fingerprint: str,
-               augmentation_fingerprint: str = ""):
-    self.namespace = os.path.join(root, f"{backbone}-{image_size}px-{fingerprint[:16]}")
+               augmentation_fingerprint: str = "", *, decoding_fingerprint: str):
+    self.namespace = os.path.join(
+        root, f"{backbone}-{image_size}px-{fingerprint[:16]}-d{decoding_fingerprint[:8]}")
     self._augmentation = augmentation_fingerprint[:12]
     self.hits = 0
     self.misses = 0
@@ -78,12 +87,14 @@ class FeatureCache:
 
 
 def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_patterns: List[str],
-                       image_size: int, batch_size: int) -> Tuple[np.ndarray, np.ndarray]:
+                       image_size: int, batch_size: int,
+                       background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
+                       ) -> Tuple[np.ndarray, np.ndarray]:
   """Features and labels of every example, decoding and running the base only for images
   the cache lacks. `extractor` maps pixels to pooled features (trainer.model)."""
   @tf.function(reduce_retracing=True)
   def compute(encoded):
-    return extractor(data.decode_images(encoded, image_size), training=False)
+    return extractor(data.decode_images(encoded, image_size, background), training=False)
 
   features, labels = [], []
   for batch in data.record_batches(file_patterns, batch_size):

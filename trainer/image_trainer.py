@@ -1,8 +1,11 @@
 """TFX Trainer module for image classification by transfer learning.
 
 Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"trainer": {...},
-"augmentation": {...}})`, where the dicts hold the fields of `pipeline_config.TrainerConfig`
-and `pipeline_config.AugmentationConfig`.
+"augmentation": {...}, "ingest": {...}})`, where the dicts hold the fields of
+`pipeline_config.TrainerConfig`, `AugmentationConfig` and `IngestConfig` (its
+`background_color` is what the serving decoder composites transparency onto). The Trainer's
+eval split is `validation`: callbacks and checkpoint selection never see the `eval` split
+that the Evaluator blesses on.
 
 The recipe reads top to bottom in `train`:
   phase 1: frozen base (called with training=False), train the head; on cached features of
@@ -12,13 +15,14 @@ The recipe reads top to bottom in `train`:
 
 import json
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from tensorflow import keras
 
 import pipeline_config
 from components.image_example_gen.executor import read_label_names
-from trainer import backbones, data, export, feature_cache, model as model_lib, reports
+from trainer import backbones, data, export, feature_cache, image_decoding
+from trainer import model as model_lib, reports
 from trainer import training_hygiene, weights
 
 FEATURE_CACHE_STATS = "feature_cache.json"
@@ -30,6 +34,8 @@ def run_fn(fn_args) -> None:
       pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
   augmentation = pipeline_config.from_dict(
       pipeline_config.AugmentationConfig, fn_args.custom_config.get("augmentation", {}))
+  ingest = pipeline_config.from_dict(
+      pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {}))
   if fn_args.hyperparameters:
     import keras_tuner  # pylint: disable=import-outside-toplevel
     from trainer import image_tuner  # pylint: disable=import-outside-toplevel
@@ -39,14 +45,19 @@ def run_fn(fn_args) -> None:
   # fn_args.train_files are '{examples.uri}/Split-train/*' patterns.
   examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
   train(config, fn_args.train_files, fn_args.eval_files, read_label_names(examples_uri),
-        fn_args.serving_model_dir, fn_args.model_run_dir, augmentation)
+        fn_args.serving_model_dir, fn_args.model_run_dir, augmentation,
+        background=ingest.background_color)
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],
-          eval_files: List[str], label_names: List[str], serving_model_dir: str,
+          validation_files: List[str], label_names: List[str], serving_model_dir: str,
           model_run_dir: str,
-          augmentation: Optional[pipeline_config.AugmentationConfig] = None) -> keras.Model:
-  """Trains the classifier in two phases and exports the serving SavedModel."""
+          augmentation: Optional[pipeline_config.AugmentationConfig] = None,
+          background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> keras.Model:
+  """Trains the classifier in two phases and exports the serving SavedModel.
+
+  `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice.
+  """
   config.validate()
   keras.utils.set_random_seed(config.seed)
   os.makedirs(model_run_dir, exist_ok=True)
@@ -55,9 +66,10 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   weights_path = (weights.resolve_weights(backbone, config.weights)
                   if backbone.transfer else None)
   train_data = data.make_dataset(train_files, config.image_size, config.batch_size,
-                                 shuffle=True, seed=config.seed, augmentation=online)
-  eval_data = data.make_dataset(eval_files, config.image_size, config.batch_size,
-                                shuffle=False, seed=config.seed)
+                                 shuffle=True, seed=config.seed, augmentation=online,
+                                 background=background)
+  validation_data = data.make_dataset(validation_files, config.image_size, config.batch_size,
+                                      shuffle=False, seed=config.seed, background=background)
 
   model, base = model_lib.build_classifier(
       backbone, len(label_names), config.image_size, weights_path,
@@ -80,12 +92,13 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
     cache = feature_cache.FeatureCache(
         config.feature_cache_dir, backbone.name, config.image_size,
         feature_cache.weights_fingerprint(base),
-        feature_cache.config_fingerprint(augmentation) if augmentation else "")
+        feature_cache.config_fingerprint(augmentation) if augmentation else "",
+        decoding_fingerprint=feature_cache.decoding_fingerprint(background))
     extractor = model_lib.feature_extractor(model)
-    train_x, train_y = feature_cache.extract_from_files(extractor, cache, train_files,
-                                                        config.image_size, config.batch_size)
-    eval_x, eval_y = feature_cache.extract_from_files(extractor, cache, eval_files,
-                                                      config.image_size, config.batch_size)
+    train_x, train_y = feature_cache.extract_from_files(
+        extractor, cache, train_files, config.image_size, config.batch_size, background)
+    validation_x, validation_y = feature_cache.extract_from_files(
+        extractor, cache, validation_files, config.image_size, config.batch_size, background)
     stats = cache.stats()
     print(f"[Trainer] feature cache: {stats['hits']} hits, {stats['misses']} misses "
           f"({stats['namespace']})", flush=True)
@@ -93,11 +106,12 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
       json.dump(stats, f, indent=1)
     head = model.get_layer(model_lib.HEAD)
     compile_model(head, keras.optimizers.Adam(config.head_learning_rate))
-    history = {"head": fit(head, "head", train_x, (eval_x, eval_y), config.head_epochs,
+    history = {"head": fit(head, "head", train_x, (validation_x, validation_y),
+                           config.head_epochs,
                            y=train_y, batch_size=config.batch_size, shuffle=True)}
   else:
     compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
-    history = {"head": fit(model, "head", train_data, eval_data, config.head_epochs)}
+    history = {"head": fit(model, "head", train_data, validation_data, config.head_epochs)}
 
   blocks = fine_tune_block_count(config, backbone)
   if blocks and config.fine_tune_epochs:
@@ -106,21 +120,23 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           f"up to {config.fine_tune_epochs} epochs at learning rate "
           f"{config.fine_tune_learning_rate}", flush=True)
     compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
-    history["fine_tune"] = fit(model, "fine_tune", train_data, eval_data,
+    history["fine_tune"] = fit(model, "fine_tune", train_data, validation_data,
                                config.fine_tune_epochs)
 
   with open(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
-  write_reports(model, base.name, history, eval_data, label_names, model_run_dir)
-  export.export_serving_model(model, label_names, config.image_size, serving_model_dir)
+  write_reports(model, base.name, history, validation_data, label_names, model_run_dir)
+  export.export_serving_model(model, label_names, config.image_size, serving_model_dir,
+                              background)
   return model
 
 
 def write_reports(model: keras.Model, feature_layer: str, history: dict,
-                  eval_data, label_names: List[str], model_run_dir: str) -> dict:
-  """Training curves, confusion matrix, Grad-CAM overlays and the model plot (PNG files)."""
+                  validation_data, label_names: List[str], model_run_dir: str) -> dict:
+  """Training curves, then the confusion matrix and Grad-CAM overlays on the validation
+  split, and the model plot (PNG files)."""
   folder = reports.reports_dir(model_run_dir)
-  images, labels, probabilities = reports.predict(model, eval_data)
+  images, labels, probabilities = reports.predict(model, validation_data)
   written = {
       "training_curves": reports.training_curves(
           history, os.path.join(folder, "training_curves.png")),

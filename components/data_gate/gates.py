@@ -45,6 +45,27 @@ def linf_distance(a: Dict[str, float], b: Dict[str, float]) -> float:
   return max((abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in keys), default=0.0)
 
 
+SPLITS = ("train", "validation", "eval")
+
+
+def _split_coverage(report: dict, minimum: int) -> GateResult:
+  """Every class needs `minimum` examples in each split: training, validation and the
+  Evaluator's per-class view all need it, and an empty split cannot be judged at all."""
+  per_class_split = report.get("per_class_split", {})
+  short = {c: {s: per_class_split.get(c, {}).get(s, 0) for s in SPLITS
+               if per_class_split.get(c, {}).get(s, 0) < minimum}
+           for c in report["class_names"]}
+  short = {c: splits for c, splits in short.items() if splits}
+  return GateResult(
+      "min_examples_per_split", not short,
+      {"per_class_split": per_class_split, "short": short, "limit": minimum},
+      f"classes with fewer than {minimum} kept images in a split: " + ", ".join(
+          f"{c} ({', '.join(f'{s} {n}' for s, n in splits.items())})"
+          for c, splits in list(short.items())[:10])
+      + " (splits follow the content hash; add images to these classes or change "
+      "--splits)")
+
+
 def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
              previous_profile: Optional[dict]) -> List[GateResult]:
   """Runs every gate. `config` is a pipeline_config.GateConfig."""
@@ -82,6 +103,7 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
                   "limit": config.max_label_conflicts},
                  f"{len(conflicts)} files have the same content as a file in another class "
                  f"(first: {', '.join(conflicts[:3])})"),
+      _split_coverage(report, config.min_examples_per_split),
   ]
   if config.fail_on_anomalies:
     found = {split: names for split, names in anomalies.items() if names}

@@ -82,61 +82,86 @@ def walk_data_root(root: str) -> WalkResult:
 
   Class folders are the non-hidden directories directly under `root`; their names are
   normalised to Unicode NFC so the same name typed on macOS and Linux is one class.
-  Symlinks are followed only when their real path lies inside the data root. Files that are
-  not regular files (FIFOs, sockets, devices) are listed and never opened.
+  Symlinks (to files or folders) are followed only when their real path lies inside the data
+  root; a symlinked folder that would loop back into itself is listed and not entered. A
+  folder that cannot be read gets a row of its own, so nothing disappears from the count.
+  Files that are not regular files (FIFOs, sockets, devices) are listed and never opened.
   """
   real_root = os.path.realpath(root)
   class_names = set()
   candidates, skipped = [], []
 
+  def inside_root(real: str) -> bool:
+    return os.path.commonpath([real_root, real]) == real_root
+
+  def class_of(rel: str) -> Optional[str]:
+    parts = rel.split("/")
+    return unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
+
   def skip(rel, reason, class_name=None):
     skipped.append(FileRecord(path=rel, outcome=SKIPPED, reason=reason, class_name=class_name))
 
-  for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-    dirnames.sort()
-    rel_dir = os.path.relpath(dirpath, root)
-    rel_dir = "" if rel_dir == "." else rel_dir
-    if not rel_dir:
-      for d in dirnames:
-        full = os.path.join(dirpath, d)
-        if not _is_hidden(d) and not os.path.islink(full):
-          class_names.add(unicodedata.normalize("NFC", d))
-    # Symlinked directories are not descended into by os.walk; list them.
-    for d in list(dirnames):
-      full = os.path.join(dirpath, d)
-      if os.path.islink(full):
-        skip(_join(rel_dir, d), "symlink_to_directory")
-    entries = sorted(filenames)
-    for name in entries:
-      rel = _join(rel_dir, name)
-      full = os.path.join(dirpath, name)
-      parts = rel.split("/")
-      class_name = unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
-      if any(_is_hidden(p) for p in parts):
-        skip(rel, "hidden_file", class_name)
-        continue
-      if name.lower() in SYSTEM_FILES:
-        skip(rel, "system_file", class_name)
-        continue
-      if class_name is None:
-        skip(rel, "not_in_class_folder")
-        continue
-      source = full
-      if os.path.islink(full):
-        target = os.path.realpath(full)
-        if os.path.commonpath([real_root, target]) != real_root:
-          skip(rel, "symlink_outside_root", class_name)
-          continue
-        source = target
+  def visit_folder(full: str, rel_dir: str, open_folders: frozenset) -> None:
+    try:
+      with os.scandir(full) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    except OSError as e:
+      skip(rel_dir or ".", f"unreadable_folder: {e.strerror or e}",
+           class_of(rel_dir + "/") if rel_dir else None)
+      return
+    for entry in entries:
+      rel = _join(rel_dir, entry.name)
       try:
-        mode = os.stat(source).st_mode
-      except OSError as e:
-        skip(rel, f"unreadable: {e.strerror}", class_name)
-        continue
-      if not stat.S_ISREG(mode):
-        skip(rel, "not_a_regular_file", class_name)
-        continue
-      candidates.append(FileRecord(path=rel, class_name=class_name, source=source))
+        is_dir = entry.is_dir(follow_symlinks=True)
+      except OSError:
+        is_dir = False
+      if is_dir:
+        visit_subfolder(entry, rel, open_folders)
+      else:
+        visit_file(entry, rel)
+
+  def visit_subfolder(entry: os.DirEntry, rel: str, open_folders: frozenset) -> None:
+    real = os.path.realpath(entry.path)
+    if entry.is_symlink():
+      if not inside_root(real):
+        skip(rel, "symlink_outside_root", class_of(rel))
+        return
+      if real in open_folders:
+        skip(rel, "symlink_loop: links back to a folder that contains it", class_of(rel))
+        return
+    if "/" not in rel and not _is_hidden(entry.name):
+      class_names.add(unicodedata.normalize("NFC", entry.name))
+    visit_folder(entry.path, rel, open_folders | {real})
+
+  def visit_file(entry: os.DirEntry, rel: str) -> None:
+    class_name = class_of(rel)
+    if any(_is_hidden(p) for p in rel.split("/")):
+      skip(rel, "hidden_file", class_name)
+      return
+    if entry.name.lower() in SYSTEM_FILES:
+      skip(rel, "system_file", class_name)
+      return
+    if class_name is None:
+      skip(rel, "not_in_class_folder")
+      return
+    source = entry.path
+    if entry.is_symlink():
+      target = os.path.realpath(entry.path)
+      if not inside_root(target):
+        skip(rel, "symlink_outside_root", class_name)
+        return
+      source = target
+    try:
+      mode = os.stat(source).st_mode
+    except OSError as e:
+      skip(rel, f"unreadable: {e.strerror}", class_name)
+      return
+    if not stat.S_ISREG(mode):
+      skip(rel, "not_a_regular_file", class_name)
+      return
+    candidates.append(FileRecord(path=rel, class_name=class_name, source=source))
+
+  visit_folder(root, "", frozenset({real_root}))
   return WalkResult(sorted(class_names), candidates, skipped)
 
 

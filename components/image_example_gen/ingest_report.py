@@ -1,7 +1,8 @@
 """The ingest report: one record per file found, totals that reconcile, and a summary.
 
 On-disk layout of an IngestReport artifact:
-  {uri}/ingest_report.json   {"totals": {...}, "per_class": {...}, "per_reason": {...},
+  {uri}/ingest_report.json   {"totals": {...}, "per_split": {...}, "per_class": {...},
+                              "per_class_split": {class: {split: n}}, "per_reason": {...},
                               "class_names": [...], "files": [{path, outcome, reason, class,
                               split, sha256, ...}, ...]}
   {uri}/ingest_report.md     the same, summarised for a human
@@ -44,6 +45,8 @@ def build_report(rows: Iterable[dict], class_names: List[str]) -> dict:
   per_class: Dict[str, collections.Counter] = {c: collections.Counter() for c in class_names}
   per_reason = collections.Counter()
   per_split = collections.Counter()
+  per_class_split: Dict[str, collections.Counter] = {c: collections.Counter()
+                                                     for c in class_names}
   for r in rows:
     if r["class"] is not None:
       per_class.setdefault(r["class"], collections.Counter())[r["outcome"]] += 1
@@ -51,6 +54,7 @@ def build_report(rows: Iterable[dict], class_names: List[str]) -> dict:
       per_reason[_reason_key(r["reason"])] += 1
     if r["split"] and r["outcome"] in (image_checks.INGESTED, image_checks.NORMALISED):
       per_split[r["split"]] += 1
+      per_class_split.setdefault(r["class"], collections.Counter())[r["split"]] += 1
   return {
       "totals": {
           "found": len(rows),
@@ -58,6 +62,7 @@ def build_report(rows: Iterable[dict], class_names: List[str]) -> dict:
       },
       "per_split": dict(sorted(per_split.items())),
       "per_class": {c: dict(v) for c, v in sorted(per_class.items())},
+      "per_class_split": {c: dict(sorted(v.items())) for c, v in sorted(per_class_split.items())},
       "per_reason": dict(per_reason.most_common()),
       "class_names": class_names,
       "files": rows,
