@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from pipeline import cli
+from tests import image_factory
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,14 +35,20 @@ def test_flags_override_config_file(tmp_path):
   args = cli._parser().parse_args([
       "run", "--data-root", str(tmp_path), "--work-dir", str(tmp_path / "w"),
       "--config", os.path.join(REPO, "pipeline", "demo_config.py"),
-      "--image-size", "48", "--fine-tune-learning-rate", "2e-5", "--train-percent", "70",
+      "--image-size", "48", "--fine-tune-learning-rate", "2e-5", "--splits", "60,15,25",
+      "--gate", "max_label_conflicts=40", "--gate", "fail_on_anomalies=false",
+      "--gate", "max_rejected_fraction=0.2", "--min-class-recall", "0.5",
       "--beam-arg=--direct_num_workers=2", "--no-cache", "--augmentation", "online",
       "--augmentation-variants", "3", "--class-weights", "none"])
   config = cli.build_config(args)
   assert config.trainer.backbone == "small_convnet"        # from the config file
   assert config.trainer.image_size == 48                   # from the flag
   assert config.trainer.fine_tune_learning_rate == 2e-5
-  assert config.ingest.split_percentages == {"train": 70, "eval": 30}
+  assert config.ingest.split_percentages == {"train": 60, "validation": 15, "eval": 25}
+  assert config.gates.max_label_conflicts == 40
+  assert config.gates.fail_on_anomalies is False
+  assert config.gates.max_rejected_fraction == 0.2
+  assert config.evaluation.min_class_recall == 0.5
   assert config.beam_args == ["--direct_num_workers=2"]
   assert config.enable_cache is False
   assert (config.augmentation.mode, config.augmentation.variants) == ("online", 3)
@@ -64,3 +71,27 @@ def test_demo_data_writes_the_digits(tmp_path):
   classes = sorted(os.listdir(tmp_path / "d"))
   assert classes == [str(i) for i in range(10)]
   assert sum(len(os.listdir(tmp_path / "d" / c)) for c in classes) == 1797
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--fine-tune-blocks", "99", "--backbone", "vgg16"],
+     "vgg16 has 5 conv blocks to fine-tune, so fine_tune_blocks must be between 0 and 5. "
+     "Received: fine_tune_blocks=99"),
+    (["--fine-tune-blocks", "15", "--backbone", "xception"], "between 0 and 14"),
+    (["--gate", "max_label_conflict=3"], "--gate takes NAME=VALUE where NAME is one of"),
+    (["--gate", "max_label_conflicts=many"], "--gate max_label_conflicts takes a int"),
+    (["--gate", "max_rejected_fraction=1.5"], "max_rejected_fraction is a fraction"),
+    (["--splits", "80,20"], "--splits takes three whole percentages"),
+    (["--splits", "70,20,20"], "summing to 100"),
+    (["--min-class-recall", "2"], "min_class_recall must be in [0, 1]"),
+    (["--head-learning-rate", "0"], "head_learning_rate must be in (0, 1)"),
+])
+def test_bad_configuration_exits_2_before_anything_runs(tmp_path, flags, message):
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root), per_class=2)
+  result = run_cli("run", "--data-root", str(root), "--work-dir", str(tmp_path / "w"), *flags)
+  assert result.returncode == 2, result.stderr
+  assert "Traceback" not in result.stderr
+  assert message in result.stderr
+  assert len(result.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / "w").exists()   # nothing ran: no MLMD store, no pipeline root

@@ -14,12 +14,17 @@ from components.image_example_gen import ingest_report
 from components.image_example_gen.component import IngestReport
 
 
-def make_report(per_class, rejected=0, conflicts=0, fmt="PNG", size=40):
+def split_of(i):
+  """70/10/20 in file order, as the content hash would spread them."""
+  return "train" if i % 10 < 7 else ("validation" if i % 10 == 7 else "eval")
+
+
+def make_report(per_class, rejected=0, conflicts=0, fmt="PNG", size=40, splits=split_of):
   rows = []
   for name, count in per_class.items():
     for i in range(count):
       rows.append({"path": f"{name}/{i}.png", "outcome": "ingested", "reason": "",
-                   "class": name, "split": "train", "sha256": f"{name}{i}", "format": fmt,
+                   "class": name, "split": splits(i), "sha256": f"{name}{i}", "format": fmt,
                    "width": size, "height": size})
   for i in range(rejected):
     rows.append({"path": f"bad/{i}.jpg", "outcome": "rejected", "reason": "truncated: x",
@@ -50,18 +55,21 @@ def test_clean_data_passes_every_gate():
 
 @pytest.mark.parametrize("report,anomalies,gate", [
     (make_report({"a": 50, "b": 40}, rejected=10), {}, "max_rejected_fraction"),
-    (make_report({"a": 20, "b": 3}), {}, "min_images_per_class"),
+    (make_report({"a": 20, "b": 3}, splits=lambda i: pipeline_config.SPLITS[i % 3]), {},
+     "min_images_per_class"),
     (make_report({"a": 500, "b": 20}), {}, "max_class_imbalance"),
     (make_report({"a": 50, "b": 40}, conflicts=2), {}, "max_label_conflicts"),
     (make_report({"a": 50, "b": 40}), {"eval": ["image: Low supported image fraction"]},
      "tfdv_anomalies"),
+    (make_report({"a": 50, "b": 40}, splits=lambda i: "train" if i % 2 else "eval"), {},
+     "min_examples_per_split"),
 ])
 def test_each_gate_breaches_alone(report, anomalies, gate):
   assert failed(gates.evaluate(report, anomalies, CONFIG, None)) == {gate}
 
 
 def test_gates_follow_their_config():
-  report = make_report({"a": 50, "b": 3})
+  report = make_report({"a": 50, "b": 3}, splits=lambda i: pipeline_config.SPLITS[i % 3])
   relaxed = pipeline_config.GateConfig(min_images_per_class=3, max_class_imbalance=20)
   assert failed(gates.evaluate(report, {}, relaxed, None)) == set()
 
@@ -126,3 +134,24 @@ def test_executor_stops_naming_gate_figures_and_report(tmp_path):
 def test_executor_reads_tfdv_anomalies(tmp_path):
   with pytest.raises(pipeline_config.ToolkitError, match="tfdv_anomalies.*label_name"):
     run_gate(tmp_path, make_report({"a": 50, "b": 50}), {"eval": ["label_name"]})
+
+
+def test_split_gate_names_the_classes_and_splits_that_are_short(tmp_path):
+  report = make_report({"a": 30, "b": 30})
+  for row in report["files"]:      # class b never reaches the validation split
+    if row["class"] == "b" and row["split"] == "validation":
+      row["split"] = "train"
+  report = ingest_report.build_report(report["files"], report["class_names"])
+  with pytest.raises(pipeline_config.ToolkitError) as error:
+    run_gate(tmp_path, report)
+  message = str(error.value)
+  assert "min_examples_per_split" in message and "b (validation 0)" in message
+  assert "a (" not in message
+  assert "--gate min_examples_per_split=0" in message
+
+
+def test_breach_message_names_the_flag_that_relaxes_it(tmp_path):
+  with pytest.raises(pipeline_config.ToolkitError) as error:
+    run_gate(tmp_path, make_report({"a": 50, "b": 40}, conflicts=3))
+  assert "--gate max_label_conflicts=3" in str(error.value)
+  assert "GateConfig" in str(error.value)

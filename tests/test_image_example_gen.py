@@ -19,11 +19,13 @@ def test_writes_splits_labels_and_features(tmp_path):
   image_factory.class_folder_dataset(root, classes=("dog", "cat", "bird"), per_class=10)
   examples, report = run_executor(root, str(tmp_path / "out"))
 
-  assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+  assert artifact_utils.decode_split_names(examples.split_names) == list(pipeline_config.SPLITS)
   assert executor.read_label_names(examples.uri) == ["bird", "cat", "dog"]
-  rows = read_examples(examples.uri, "train") + read_examples(examples.uri, "eval")
+  rows = [r for s in pipeline_config.SPLITS for r in read_examples(examples.uri, s)]
   assert len(rows) == 30
   assert 0 < len(read_examples(examples.uri, "eval")) < 30
+  per_split = ingest_report.read_report(report.uri)["per_split"]
+  assert sum(per_split.values()) == 30 and set(per_split) <= set(pipeline_config.SPLITS)
   for row in rows:
     assert set(row) == {"image", "label", "label_name", "height", "width", "sha256"}
     assert ["bird", "cat", "dog"][row["label"]] == row["label_name"].decode()
@@ -45,7 +47,7 @@ def test_split_is_decided_by_content_and_stable(tmp_path):
   second, _ = run_executor(root, str(tmp_path / "b"))
 
   def split_of(uri):
-    return {r["sha256"]: split for split in ("train", "eval")
+    return {r["sha256"]: split for split in pipeline_config.SPLITS
             for r in read_examples(uri, split)}
 
   assert split_of(first.uri) == split_of(second.uri)
@@ -54,13 +56,15 @@ def test_split_is_decided_by_content_and_stable(tmp_path):
   assert files["cat/copy.png"]["reason"] == "duplicate_of: cat/000.png"
   assert files["cat/copy.png"]["split"] == files["cat/000.png"]["split"]
   for sha, split in split_of(first.uri).items():
-    assert image_checks.split_for(sha, [("train", 80), ("eval", 20)]) == split
+    assert image_checks.split_for(sha, [("train", 70), ("validation", 10),
+                                        ("eval", 20)]) == split
 
 
 def test_split_percentages_are_configurable(tmp_path):
   root = str(tmp_path / "data")
   image_factory.class_folder_dataset(root, per_class=40)
-  ingest = pipeline_config.IngestConfig(split_percentages={"train": 50, "eval": 50})
+  ingest = pipeline_config.IngestConfig(
+      split_percentages={"train": 40, "validation": 10, "eval": 50})
   examples, _ = run_executor(root, str(tmp_path / "out"), ingest)
   n_eval = len(read_examples(examples.uri, "eval"))
   assert 20 <= n_eval <= 60   # 80 images, half expected in eval
@@ -76,7 +80,7 @@ def test_unreadable_file_is_listed_not_dropped(tmp_path):
   assert files["cat/broken.jpg"]["outcome"] == "rejected"
   assert files["cat/broken.jpg"]["reason"].startswith("not_an_image")
   assert data["totals"]["found"] == 7 and data["totals"]["rejected"] == 1
-  assert len(read_examples(examples.uri, "train") + read_examples(examples.uri, "eval")) == 6
+  assert sum(len(read_examples(examples.uri, s)) for s in pipeline_config.SPLITS) == 6
   with open(os.path.join(report.uri, ingest_report.REPORT_MARKDOWN)) as f:
     assert "cat/broken.jpg" in f.read()
 
@@ -139,8 +143,8 @@ def test_mixed_folder_reconciles_and_no_content_crosses_splits(tmp_path):
   assert files["cat/000.png"]["reason"] == "label_conflict: same content also filed under dog"
   assert files["cat/again_005.png"]["reason"] == "duplicate_of: cat/005.png"
 
-  train = read_examples(examples.uri, "train")
-  evaluation = read_examples(examples.uri, "eval")
-  assert len(train) + len(evaluation) == totals["ingested"] + totals["normalised"]
-  assert not {r["sha256"] for r in train} & {r["sha256"] for r in evaluation}
+  shas = {s: {r["sha256"] for r in read_examples(examples.uri, s)} for s in pipeline_config.SPLITS}
+  assert sum(map(len, shas.values())) == totals["ingested"] + totals["normalised"]
+  assert not shas["train"] & shas["eval"]
+  assert not shas["train"] & shas["validation"] and not shas["validation"] & shas["eval"]
   assert totals["ingested"] + totals["normalised"] == 19 + 20 + 2

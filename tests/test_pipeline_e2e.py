@@ -5,6 +5,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,17 +15,16 @@ from pipeline import demo_data, local_runner
 from pipeline_config import load_config
 from tests import image_factory
 
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SERVE_SCRIPT = r"""
 import os, sys, json
 import tensorflow as tf   # a plain TensorFlow process: no toolkit code, no tf_keras switch
 model = tf.saved_model.load(sys.argv[1])
-root = sys.argv[2]
-paths, labels = [], []
-for label in sorted(os.listdir(root)):
-  for name in sorted(os.listdir(os.path.join(root, label))):
-    paths.append(os.path.join(root, label, name)); labels.append(label)
+with open(sys.argv[2]) as f:
+  paths, labels = zip(*json.load(f))
 correct = 0
 for start in range(0, len(paths), 256):
   batch = [open(p, "rb").read() for p in paths[start:start + 256]]
@@ -55,8 +55,26 @@ def first_run(demo_config):
   return local_runner.run(demo_config)
 
 
+def eval_split_files(summary, root):
+  """(path, class) of every file whose content the Evaluator judged: the eval split."""
+  with open(summary["ingest"]["report"]) as f:
+    rows = json.load(f)["files"]
+  return [(os.path.join(root, r["path"]), r["class"]) for r in rows
+          if r["split"] == "eval" and r["outcome"] in ("ingested", "normalised")]
+
+
+def serve_in_a_plain_tensorflow_process(model_dir, files, tmp_path):
+  listing = tmp_path / "eval_files.json"
+  listing.write_text(json.dumps(files))
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+  result = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, model_dir, str(listing)],
+                          capture_output=True, text=True, env=env, cwd="/", check=True)
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_run,
-                                                                       demo_config, digits):
+                                                                       demo_config, digits,
+                                                                       tmp_path):
   with open(demo_config.last_run_path) as f:
     assert json.load(f) == first_run
   assert first_run["blessed"] is True
@@ -68,12 +86,25 @@ def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_ru
   pushed = first_run["pushed_model"]
   assert pushed.startswith(demo_config.serving_dir) and os.path.isfile(
       os.path.join(pushed, "saved_model.pb"))
+  assert set(first_run["ingest"]["per_split"]) == {"train", "validation", "eval"}
+  assert sum(first_run["ingest"]["per_split"].values()) == 1797
+  artifacts = first_run["artifacts"]
+  assert {"examples", "ingest_report", "model", "evaluation", "blessing",
+          "pushed_model"} <= set(artifacts)
+  assert artifacts["model"] == first_run["model"] and os.path.isdir(artifacts["examples"])
+  per_class = first_run["metrics"]["per_class"]
+  assert sorted(per_class) == [str(i) for i in range(10)]
+  assert all(0.0 <= recall <= 1.0 for recall in per_class.values())
 
-  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-  result = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, pushed, digits],
-                          capture_output=True, text=True, env=env, cwd="/", check=True)
-  served = json.loads(result.stdout.strip().splitlines()[-1])
-  assert served["n"] == 1797 and served["accuracy"] >= 0.9
+  # What a client sees: raw bytes of the eval files only, in a TensorFlow-only process,
+  # agree with the Evaluator's figure on the same split.
+  files = eval_split_files(first_run, digits)
+  assert len(files) == first_run["metrics"]["example_count"] == \
+      first_run["ingest"]["per_split"]["eval"]
+  served = serve_in_a_plain_tensorflow_process(pushed, files, tmp_path)
+  assert served["n"] == len(files)
+  assert abs(served["accuracy"] - first_run["metrics"]["accuracy"]) <= 0.02
+  assert served["accuracy"] >= 0.9
 
 
 def test_first_run_writes_reports_and_tensorboard_logs(first_run):
@@ -110,13 +141,16 @@ def test_a_changed_file_is_reingested(first_run, demo_config, digits):
   assert third["ingest"]["found"] == 1798
 
 
-def test_a_model_below_the_threshold_is_not_pushed(first_run, demo_config):
+def test_a_class_below_min_class_recall_blocks_blessing(first_run, demo_config):
+  worst = min(first_run["metrics"]["per_class"].values())
+  assert worst < 1.0, "every class is perfect: nothing to block"
   config = copy.deepcopy(demo_config)
-  config.evaluation.min_accuracy = 1.0
+  config.evaluation.min_class_recall = round(worst + 0.001, 4)
   pushed_before = sorted(os.listdir(config.serving_dir))
   summary = local_runner.run(config)
   assert summary["blessed"] is False
   assert summary["pushed_model"] is None
+  assert summary["metrics"]["accuracy"] >= config.evaluation.min_accuracy
   assert sorted(os.listdir(config.serving_dir)) == pushed_before
 
 
@@ -166,3 +200,29 @@ def test_feature_cache_across_drops_and_configurations(tmp_path):
   third = local_runner.run(config)["feature_cache"]
   assert third["hits"] == 0 and third["misses"] == 25
   assert third["namespace"] != first["namespace"]
+
+
+def test_gate_flag_lets_expected_label_conflicts_through_quietly(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, classes=("cat", "dog"), per_class=30, size=(32, 32))
+  for i in range(2):   # the same picture filed under both classes, as real theme icons are
+    shutil.copy(os.path.join(root, "cat", f"{i:03d}.png"),
+                os.path.join(root, "dog", f"also_{i}.png"))
+  work = str(tmp_path / "work")
+  args = ["-m", "pipeline", "run", "--data-root", root, "--work-dir", work,
+          "--config", os.path.join(REPO, "pipeline", "demo_config.py"), "--image-size", "16",
+          "--head-epochs", "2", "--min-accuracy", "0"]
+  blocked = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO)
+  assert blocked.returncode == 2 and "Traceback" not in blocked.stderr
+  assert "max_label_conflicts" in blocked.stderr
+  assert "--gate max_label_conflicts=4" in blocked.stderr
+
+  passed = subprocess.run([sys.executable, *args, "--gate", "max_label_conflicts=40"],
+                          capture_output=True, text=True, cwd=REPO)
+  assert passed.returncode == 0, passed.stderr[-3000:]
+  with open(os.path.join(work, "last_run.json")) as f:
+    summary = json.load(f)
+  assert summary["executions"]["DataGate"] == "COMPLETE" and summary["pushed_model"]
+  output = passed.stdout + passed.stderr
+  assert "FutureWarning" not in output and "DeprecationWarning" not in output
+  assert "Eval accuracy" in output and "Eval recall per class: cat" in output

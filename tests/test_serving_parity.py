@@ -1,0 +1,80 @@
+"""Train/serve parity at the model level (contract): for every file ingestion accepts, the
+pushed model's `serving_default` gives the same prediction for the client's original bytes
+as for the example bytes the trainer and the Evaluator saw."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipeline_config
+from components.image_example_gen import executor, ingest_report
+from tests import image_factory
+from tests.example_gen_helpers import read_examples, run_executor
+from trainer import image_trainer
+
+SPLITS = pipeline_config.SPLITS
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+  """Every normalise case filed under two classes next to plain images, ingested and
+  trained on; returns (loaded model, {path: (original bytes, stored bytes)}, report)."""
+  tmp = tmp_path_factory.mktemp("parity")
+  root = str(tmp / "data")
+  image_factory.class_folder_dataset(root, classes=("plain", "special"), per_class=10)
+  for i, (case, make) in enumerate(sorted(image_factory.NORMALISE_CASES.items())):
+    make(os.path.join(root, ("plain", "special")[i % 2], case))
+  for case, make in image_factory.NOT_SERVABLE_CASES.items():
+    make(os.path.join(root, "special", case))
+  for i in range(6):
+    image_factory.rgba_icon(os.path.join(root, "plain", f"icon{i}.png"), seed=10 + i)
+  examples, report_artifact = run_executor(root, str(tmp / "out"))
+  report = ingest_report.read_report(report_artifact.uri)
+
+  config = pipeline_config.TrainerConfig(
+      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=3,
+      dense_units=16, feature_cache_dir="")
+  export_dir = str(tmp / "serving")
+  files = [os.path.join(examples.uri, f"Split-{s}", "*") for s in ("train", "validation")]
+  image_trainer.train(config, files[:1], files, executor.read_label_names(examples.uri),
+                      export_dir, str(tmp / "run"))
+  stored = {r["sha256"]: r["image"] for s in SPLITS for r in read_examples(examples.uri, s)}
+  pairs = {}
+  for row in report["files"]:
+    if row["outcome"] in ("ingested", "normalised"):
+      with open(os.path.join(root, row["path"]), "rb") as f:
+        pairs[row["path"]] = (f.read(), stored[row["sha256"].encode()])
+  return tf.saved_model.load(export_dir), pairs, report
+
+
+def test_every_accepted_file_predicts_the_same_from_original_and_stored_bytes(served):
+  model, pairs, report = served
+  normalised = [r["path"] for r in report["files"] if r["outcome"] == "normalised"]
+  assert len(normalised) >= len(image_factory.NORMALISE_CASES) - 1   # RGB BMP may be kept
+  paths = sorted(pairs)
+  serve = model.signatures["serving_default"]
+  original = serve(images=tf.constant([pairs[p][0] for p in paths]))
+  stored = serve(images=tf.constant([pairs[p][1] for p in paths]))
+  difference = np.abs(original["probabilities"].numpy() - stored["probabilities"].numpy())
+  worst = paths[int(difference.max(axis=1).argmax())]
+  assert difference.max() <= 0.02, f"{worst}: {difference.max():.4f}"
+  np.testing.assert_array_equal(original["label_id"].numpy(), stored["label_id"].numpy())
+
+
+def test_unservable_files_are_rejected_and_listed(served):
+  _, pairs, report = served
+  rejected = {os.path.splitext(os.path.basename(r["path"]))[0]: r["reason"]
+              for r in report["files"] if r["outcome"] == "rejected"}
+  assert set(rejected) == set(image_factory.NOT_SERVABLE_CASES)
+  assert all(reason.startswith("not_servable") for reason in rejected.values())
+  assert not any(os.path.basename(p).split(".")[0] in rejected for p in pairs)
+
+
+def test_undecodable_bytes_sent_to_serving_are_an_invalid_argument_error(served, tmp_path):
+  model, _, _ = served
+  webp = image_factory.webp_file(str(tmp_path / "x.webp"))
+  for payload in (b"hello", open(webp, "rb").read()):
+    with pytest.raises(tf.errors.InvalidArgumentError):
+      model.signatures["serving_default"](images=tf.constant([payload]))
