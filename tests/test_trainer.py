@@ -243,7 +243,8 @@ def test_phase1_trains_the_head_on_cached_features(tiny_examples, tmp_path):
   config = pipeline_config.TrainerConfig(
       backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=2,
       fine_tune_epochs=0, dense_units=8, feature_cache_dir=str(tmp_path / "cache"))
-  args = ([os.path.join(uri, "Split-train", "*")], [os.path.join(uri, "Split-eval", "*")],
+  args = ([os.path.join(uri, "Split-train", "*")],
+          [os.path.join(uri, f"Split-{split}", "*") for split in ("validation", "eval")],
           executor.read_label_names(uri))
   image_trainer.train(config, *args, str(tmp_path / "s1"), str(tmp_path / "r1"))
   image_trainer.train(config, *args, str(tmp_path / "s2"), str(tmp_path / "r2"))
@@ -290,3 +291,8 @@ def test_reports_keep_only_a_sample_of_eval_images(tiny_examples):
   images, labels, probabilities = reports.predict(model, dataset, keep_images=7)
   assert images.shape == (7, 24, 24, 3)
   assert len(labels) == len(probabilities) == 24
+
+
+def test_config_knows_as_many_blocks_as_each_backbone_has():
+  for name, backbone in backbones.BACKBONES.items():
+    assert pipeline_config.BACKBONE_BLOCKS[name] == len(backbone.blocks), name
