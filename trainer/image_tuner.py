@@ -54,6 +54,8 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
   tuning = pipeline_config.from_dict(
       pipeline_config.TuningConfig, fn_args.custom_config["tuning"])
+  background = pipeline_config.from_dict(
+      pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {})).background_color
   label_names = read_label_names(os.path.dirname(os.path.dirname(fn_args.train_files[0])))
   backbone = backbones.get_backbone(config.backbone)
   weights_path = (weights.resolve_weights(backbone, config.weights)
@@ -79,9 +81,11 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       directory=fn_args.working_dir, project_name="image_tuning", overwrite=True)
   return tfx.components.TunerFnResult(tuner=tuner, fit_kwargs={
       "x": data.make_dataset(fn_args.train_files, config.image_size, config.batch_size,
-                             shuffle=True, seed=config.seed),
+                             shuffle=True, seed=config.seed, background=background),
+      # fn_args.eval_files is the validation split (the pipeline's EvalArgs).
       "validation_data": data.make_dataset(fn_args.eval_files, config.image_size,
-                                           config.batch_size, shuffle=False, seed=config.seed),
+                                           config.batch_size, shuffle=False, seed=config.seed,
+                                           background=background),
       "epochs": tuning.epochs_per_trial,
       "verbose": 2,
   })
