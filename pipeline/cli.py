@@ -1,6 +1,7 @@
 """Command line: `python -m pipeline run | demo-data` (contract in ARCHITECTURE.md)."""
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -146,18 +147,44 @@ def _quiet_logs(verbose: bool) -> None:
   os.environ.setdefault("GLOG_minloglevel", "2")
   from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
   absl_logging.set_verbosity(absl_logging.ERROR)
-  for name in ("", "tensorflow", "absl", "apache_beam"):
+  for name in ("", "tensorflow", "apache_beam"):
     logging.getLogger(name).setLevel(logging.ERROR)
+  # TFX logs "Execution N failed." before the toolkit prints the cause and the fix.
+  logging.getLogger("absl").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _native_logs_to(path: str):
+  """Sends file descriptor 2 (C++ logs of TensorFlow and TFDV, Beam workers, pip) to `path`
+  while the pipeline runs; Python's sys.stderr keeps the terminal for the toolkit's errors."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  sys.stderr.flush()
+  terminal = os.dup(2)
+  previous = sys.stderr
+  with open(path, "ab") as log:
+    os.dup2(log.fileno(), 2)
+  sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    sys.stderr.close()
+    os.dup2(terminal, 2)
+    os.close(terminal)
+    sys.stderr = previous
 
 
 def _run(args) -> int:
   config = build_config(args)
   image_checks.check_data_root(config.data_root)
   _quiet_logs(args.verbose)
+  log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Running the {config.task} pipeline on {config.data_root} "
-        f"(work dir {config.work_dir}); importing TFX takes a moment...", flush=True)
-  from pipeline import local_runner  # pylint: disable=import-outside-toplevel
-  summary = local_runner.run(config)
+        f"(work dir {config.work_dir}); importing TFX takes a moment..."
+        + ("" if args.verbose else f" Logs: {log_path}"), flush=True)
+  with (contextlib.nullcontext() if args.verbose else _native_logs_to(log_path)):
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+    summary = local_runner.run(config)
   metrics = summary["metrics"]
   print(json.dumps({k: summary[k] for k in ("blessed", "pushed_model", "baseline_model")},
                    indent=2))

@@ -155,3 +155,10 @@ def test_breach_message_names_the_flag_that_relaxes_it(tmp_path):
     run_gate(tmp_path, make_report({"a": 50, "b": 40}, conflicts=3))
   assert "--gate max_label_conflicts=3" in str(error.value)
   assert "GateConfig" in str(error.value)
+
+
+def test_label_conflicts_are_judged_by_their_own_gate_only():
+  report = make_report({"a": 50, "b": 40}, conflicts=10)   # 10 of 100 files: over 5%
+  assert failed(gates.evaluate(report, {}, CONFIG, None)) == {"max_label_conflicts"}
+  relaxed = pipeline_config.GateConfig(max_label_conflicts=10)
+  assert failed(gates.evaluate(report, {}, relaxed, None)) == set()

@@ -216,6 +216,8 @@ def test_gate_flag_lets_expected_label_conflicts_through_quietly(tmp_path):
   assert blocked.returncode == 2 and "Traceback" not in blocked.stderr
   assert "max_label_conflicts" in blocked.stderr
   assert "--gate max_label_conflicts=4" in blocked.stderr
+  assert "max_rejected_fraction" not in blocked.stderr
+  assert len(blocked.stderr.strip().splitlines()) == 1, blocked.stderr
 
   passed = subprocess.run([sys.executable, *args, "--gate", "max_label_conflicts=40"],
                           capture_output=True, text=True, cwd=REPO)
