@@ -188,17 +188,24 @@ def test_feature_cache_across_drops_and_configurations(tmp_path):
   config.trainer = dataclasses.replace(
       config.trainer, backbone="vgg16", weights="none", image_size=32, head_epochs=1,
       fine_tune_epochs=0, dense_units=8)
-  first = local_runner.run(config)["feature_cache"]
-  assert first["hits"] == 0 and first["misses"] == 24
+  summary = local_runner.run(config)
+  first = summary["feature_cache"]
+  # Phase 1 extracts the Trainer's splits: train (one augmented variant each) and validation.
+  seen = summary["ingest"]["per_split"]["train"] + summary["ingest"]["per_split"]["validation"]
+  assert first["hits"] == 0 and first["misses"] == seen
 
   image_factory.save(image_factory.pattern(36, 36, seed=501), os.path.join(root, "a", "new.png"),
                      "PNG")
-  second = local_runner.run(config)["feature_cache"]
-  assert second["misses"] == 1 and second["hits"] == 24
+  summary = local_runner.run(config)
+  second = summary["feature_cache"]
+  with open(summary["ingest"]["report"]) as f:
+    new_split = next(r["split"] for r in json.load(f)["files"] if r["path"] == "a/new.png")
+  new = 0 if new_split == "eval" else 1
+  assert second["misses"] == new and second["hits"] == seen
 
   config.trainer.image_size = 40
   third = local_runner.run(config)["feature_cache"]
-  assert third["hits"] == 0 and third["misses"] == 25
+  assert third["hits"] == 0 and third["misses"] == seen + new
   assert third["namespace"] != first["namespace"]
 
 

@@ -60,7 +60,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
   as a tf.Example. Files that cannot be used are listed with their reason in the ingest report.
 
   Outputs:
-    examples: Examples with splits from `split_percentages` (default train/eval).
+    examples: Examples with splits from `split_percentages` (train, validation, eval;
+      70/10/20 by default).
     ingest_report: IngestReport with one record per file found.
   """
   SPEC_CLASS = ImageExampleGenSpec
