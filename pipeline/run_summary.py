@@ -24,6 +24,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import pipeline_config
+from pipeline import factory
 from components.image_example_gen import ingest_report
 
 _STATES = metadata_store_pb2.Execution.State
@@ -88,7 +89,7 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
     slice_keys = per_slice.slice_key.single_slice_keys
     class_name = None
     if slice_keys:
-      if len(slice_keys) != 1 or slice_keys[0].column != "label_name":
+      if len(slice_keys) != 1 or slice_keys[0].column != factory.PER_CLASS_FEATURE:
         continue
       class_name = slice_keys[0].bytes_value.decode("utf-8")
     for key_and_value in per_slice.metric_keys_and_values:

@@ -58,26 +58,6 @@ def _write_json(path: str, value) -> None:
     json.dump(value, f, indent=1, ensure_ascii=False)
 
 
-def relax_flag(result: gates.GateResult) -> str:
-  """The `--gate NAME=VALUE` that would let this breached gate pass."""
-  figures = result.figures
-  if result.name == "tfdv_anomalies":
-    return "fail_on_anomalies=false"
-  if result.name == "max_rejected_fraction":
-    return f"{result.name}={min(1.0, round(figures['fraction'] + 0.005, 3))}"
-  if result.name == "min_images_per_class":
-    return f"{result.name}={min(figures['per_class'].values(), default=0)}"
-  if result.name == "max_class_imbalance":
-    return f"{result.name}={figures['ratio'] if figures['ratio'] is not None else 'inf'}"
-  if result.name == "max_label_conflicts":
-    return f"{result.name}={figures['conflicts']}"
-  if result.name == "min_examples_per_split":
-    return f"{result.name}=0"
-  if result.name in ("max_label_drift", "max_format_drift"):
-    return f"{result.name}={min(1.0, round(figures['linf'] + 0.005, 3))}"
-  return f"{result.name}={round(figures['relative_change'] + 0.005, 3)}"
-
-
 class Executor(base_executor.BaseExecutor):
   """Stops the pipeline with a ToolkitError when a quality gate is breached."""
 
@@ -105,7 +85,7 @@ class Executor(base_executor.BaseExecutor):
           + f". See the ingest report {summary_path} and the gate figures "
           f"{os.path.join(result_uri, GATES_FILE)}; fix the data, or if this is expected "
           "relax the gate with " + " ".join(
-              f"--gate {relax_flag(r)}" for r in breached)
+              f"--gate {r.relax}" for r in breached)
           + " (or in GateConfig in a --config file).")
     _write_json(os.path.join(history_dir, PROFILE_FILE),
                 {**gates.data_profile(report), "ingest_report": report_uri})
