@@ -12,7 +12,7 @@ from tensorflow import keras
 
 from bench.ingest_bench import time_ingest
 from bench.photos import write_photo_folder
-from trainer import backbones, data, feature_cache, model as model_lib
+from trainer import backbones, data, feature_cache, image_decoding, model as model_lib
 from trainer.image_trainer import compile_model
 
 BACKBONE, IMAGE_SIZE, BATCH = "vgg16", 64, 32
@@ -53,7 +53,8 @@ def run(work: str, count: int) -> dict:
   def extract_seconds():
     cache = feature_cache.FeatureCache(
         cache_root, BACKBONE, IMAGE_SIZE, fingerprint,
-        decoding_fingerprint=feature_cache.decoding_fingerprint((255, 255, 255)))
+        decoding_fingerprint=feature_cache.decoding_fingerprint(
+            image_decoding.DEFAULT_BACKGROUND))
     start = time.perf_counter()
     features, labels = feature_cache.extract_from_files(extractor, cache, files, IMAGE_SIZE,
                                                         BATCH)

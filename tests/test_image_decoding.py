@@ -29,7 +29,7 @@ def graph_pixels(encoded, background=image_decoding.DEFAULT_BACKGROUND):
   return image_decoding.decode_rgb(tf.constant(encoded), background).numpy()
 
 
-def pillow_pixels(path, background=(255, 255, 255)):
+def pillow_pixels(path, background=image_decoding.DEFAULT_BACKGROUND):
   """What a person sees: EXIF applied, alpha over the background, first frame."""
   with Image.open(path) as image:
     image.seek(0)

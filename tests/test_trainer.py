@@ -10,7 +10,7 @@ from tensorflow import keras
 import pipeline_config
 from components.image_example_gen import executor
 from tests.example_gen_helpers import ingest_tiny_folder
-from trainer import backbones, image_trainer, model as model_lib, weights
+from trainer import backbones, image_decoding, image_trainer, model as model_lib, weights
 
 
 def weighted_trainable(layers):
@@ -204,7 +204,7 @@ def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_exampl
   vgg = backbones.get_backbone("vgg16")
   cache_root = str(tmp_path / "cache")
 
-  def extract(image_size, seed, background=(255, 255, 255)):
+  def extract(image_size, seed, background=image_decoding.DEFAULT_BACKGROUND):
     keras.utils.set_random_seed(seed)
     model, base = model_lib.build_classifier(vgg, 2, image_size, None, 8, 0.0)
     cache = feature_cache.FeatureCache(
@@ -268,7 +268,7 @@ def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
   assert (feature_cache.config_fingerprint(mild)
           == feature_cache.config_fingerprint(more_variants))
   root, value = str(tmp_path), np.arange(4, dtype=np.float32)
-  decoding = feature_cache.decoding_fingerprint((255, 255, 255))
+  decoding = feature_cache.decoding_fingerprint(image_decoding.DEFAULT_BACKGROUND)
   first = feature_cache.FeatureCache(root, "vgg16", 32, "w" * 64,
                                      feature_cache.config_fingerprint(mild),
                                      decoding_fingerprint=decoding)

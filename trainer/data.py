@@ -35,8 +35,7 @@ def decode_image(encoded: tf.Tensor, image_size: int,
   Used by training, the feature cache and the exported signatures, so all of them see
   identical pixels; trainer/image_decoding.py says what decoding does (EXIF, alpha, ...).
   """
-  image = image_decoding.decode_rgb(encoded, background)
-  image = tf.image.resize(image, [image_size, image_size])
+  image = image_decoding.decode_resized(encoded, image_size, background)
   image.set_shape([image_size, image_size, 3])
   return image
 
