@@ -118,3 +118,18 @@ def test_formats_serving_cannot_decode_alike_are_rejected(tmp_path, case):
 def test_undecodable_payload_is_an_invalid_argument_error(payload):
   with pytest.raises(tf.errors.InvalidArgumentError):
     graph_pixels(payload)
+
+
+def test_an_exif_segment_far_from_the_start_is_ignored_on_both_sides(tmp_path):
+  path = image_factory.exif_rotated_jpeg(str(tmp_path / "r.jpg"), orientation=6)
+  with open(path, "rb") as f:
+    data = f.read()
+  comment = b"x" * 5000                      # a COM segment pushes APP1 past the search window
+  far = data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+  far_path = image_factory.write_bytes(str(tmp_path / "far.jpg"), far)
+  assert Image.open(far_path).getexif()[0x0112] == 6          # Pillow alone would turn it
+  record = inspect(far_path)
+  assert "exif_orientation" not in record.reason
+  assert int(image_decoding.jpeg_orientation(tf.constant(far))) == 1
+  assert_close(graph_pixels(far), graph_pixels(record.encoded), "far exif")
+  assert graph_pixels(far).shape == (32, 48, 3)

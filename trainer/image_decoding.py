@@ -24,13 +24,15 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from components.image_example_gen import image_checks
+
 DECODER_VERSION = "2"
 DEFAULT_BACKGROUND = (255, 255, 255)
 
 # The Exif APP1 segment comes right after SOI, or after a JFIF APP0 or Adobe APP14 segment;
 # IFD0 (which holds the orientation) starts a few bytes into it. Reading only these windows
 # keeps the parse cheap next to the decode; an orientation beyond them is not applied.
-_APP1_SEARCH_BYTES = 4096
+_APP1_SEARCH_BYTES = image_checks.EXIF_SEARCH_BYTES
 _IFD_WINDOW_BYTES = 4096
 _MAX_IFD_ENTRIES = 64
 _ORIENTATION_TAG = 0x0112

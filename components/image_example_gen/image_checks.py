@@ -39,6 +39,10 @@ _EXIF_ORIENTATION = 0x0112
 # `not_servable` with the fix. MPO is the multi-picture JPEG that phones write.
 SERVABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP")
 _JPEG_FORMATS = ("JPEG", "MPO")
+# The serving graph looks for a JPEG's Exif segment in this many leading bytes (it follows
+# SOI, or a JFIF/Adobe segment, in practice); an orientation stored further in is ignored by
+# both sides so that they agree.
+EXIF_SEARCH_BYTES = 4096
 
 
 @dataclasses.dataclass
@@ -294,7 +298,7 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
       # Only a JPEG's orientation is applied: the serving graph reads it from the APP1
       # segment, and PNG's rarely used eXIf chunk is ignored by both.
       orientation = (img.getexif().get(_EXIF_ORIENTATION, 1)
-                     if record.format in _JPEG_FORMATS else 1)
+                     if record.format in _JPEG_FORMATS and _exif_near_start(data) else 1)
       keep_original = (record.format in ("JPEG", "PNG") and img.mode in ("RGB", "L")
                        and frames == 1 and orientation in (None, 1))
       if keep_original and record.format == "JPEG":
@@ -335,6 +339,17 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
   rgb.save(out, format="PNG")
   record.outcome, record.reason, record.encoded = NORMALISED, "; ".join(notes), out.getvalue()
   return record
+
+
+def _exif_near_start(data: bytes) -> bool:
+  """Whether an Exif APP1 segment starts within EXIF_SEARCH_BYTES, where serving reads it."""
+  head = data[:EXIF_SEARCH_BYTES]
+  at = head.find(b"Exif\0\0")
+  while at != -1:
+    if at >= 4 and head[at - 4:at - 2] == b"\xff\xe1":
+      return True
+    at = head.find(b"Exif\0\0", at + 1)
+  return False
 
 
 def _check_servable(img: Image.Image, data: bytes) -> None:
