@@ -73,10 +73,110 @@ class IngestConfig:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
 
 
+TEXT_MODELS = ("bow", "conv1d", "lstm", "bilstm", "gru")
+
+
+@dataclass
+class TextIngestConfig:
+  """What TextExampleGen does to each document beyond the shared IngestConfig rules."""
+  # Tried when a file is not valid UTF-8 (and has no UTF-16/32 BOM), e.g. "cp1252" or
+  # "latin-1"; None rejects such files as not_utf8.
+  fallback_encoding: Optional[str] = None
+  # Longer documents are truncated to this many characters (after NFC) or rejected.
+  max_chars: int = 100_000
+  on_too_long: str = "truncate"     # "truncate" | "reject"
+  # A document is binary when it has a NUL character or more than this share of control
+  # characters (other than tab, newline, carriage return, form feed).
+  max_control_fraction: float = 0.05
+
+  def validate(self):
+    if self.on_too_long not in ("truncate", "reject"):
+      raise ToolkitError("on_too_long must be truncate or reject. "
+                         f"Received: on_too_long={self.on_too_long!r}")
+    if self.max_chars < 1:
+      raise ToolkitError(f"max_chars must be >= 1. Received: max_chars={self.max_chars}")
+    if not 0.0 <= self.max_control_fraction <= 1.0:
+      raise ToolkitError("max_control_fraction must be in [0, 1]. "
+                         f"Received: max_control_fraction={self.max_control_fraction}")
+    if self.fallback_encoding:
+      import codecs  # pylint: disable=import-outside-toplevel
+      try:
+        codecs.lookup(self.fallback_encoding)
+      except LookupError:
+        raise ToolkitError(
+            f"Unknown fallback_encoding {self.fallback_encoding!r}; use a Python codec name "
+            "such as cp1252 or latin-1.") from None
+
+
+@dataclass
+class TextTrainerConfig:
+  """Chollet's text recipes (ch. 11): a TextVectorization adapted on the train split only,
+  then a bag-of-n-grams model (the strong baseline) or a sequence model on embeddings."""
+  model: str = "bow"                # bow | conv1d | lstm | bilstm | gru
+  max_tokens: int = 20_000          # vocabulary size, including the OOV token
+  # bow: n-grams up to this size, encoded as `bow_output_mode` (multi_hot, count, tf_idf).
+  ngrams: int = 2
+  bow_output_mode: str = "tf_idf"
+  # Sequence models: documents cut or padded to this many tokens.
+  sequence_length: int = 400
+  embedding_dim: int = 128
+  # A GloVe-format text file ("word v1 v2 ... vN" per line, local or gs://) for the
+  # Embedding: frozen in phase 1, unfrozen at fine_tune_learning_rate in phase 2 when
+  # fine_tune_epochs > 0. None learns the embedding from scratch.
+  embeddings: Optional[str] = None
+  batch_size: int = 32
+  epochs: int = 20
+  learning_rate: float = 1e-3
+  fine_tune_epochs: int = 0
+  fine_tune_learning_rate: float = 1e-4
+  dense_units: int = 64
+  dropout: float = 0.5
+  seed: int = 42
+  monitor: str = "val_loss"
+  early_stopping_patience: int = 3
+  reduce_lr_patience: int = 2
+  reduce_lr_factor: float = 0.1
+  class_weights: str = "auto"
+  # Documents listed in the "most confidently wrong" report.
+  wrong_examples: int = 20
+
+  def validate(self):
+    if self.model not in TEXT_MODELS:
+      raise ToolkitError(f"Unknown text model. Choose one of {', '.join(TEXT_MODELS)}. "
+                         f"Received: model={self.model!r}")
+    if self.bow_output_mode not in ("multi_hot", "count", "tf_idf"):
+      raise ToolkitError("bow_output_mode must be multi_hot, count or tf_idf. "
+                         f"Received: bow_output_mode={self.bow_output_mode!r}")
+    for name in ("max_tokens", "ngrams", "sequence_length", "embedding_dim", "batch_size",
+                 "epochs", "dense_units"):
+      if getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+    if self.max_tokens < 3:
+      raise ToolkitError(f"max_tokens must be >= 3. Received: max_tokens={self.max_tokens}")
+    if self.fine_tune_epochs < 0:
+      raise ToolkitError(
+          f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
+    for name in ("learning_rate", "fine_tune_learning_rate"):
+      if not 0 < getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
+    if self.monitor not in ("val_loss", "val_accuracy"):
+      raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
+                         f"Received: monitor={self.monitor!r}")
+    if self.class_weights not in ("auto", "balanced", "none"):
+      raise ToolkitError("class_weights must be auto, balanced or none. "
+                         f"Received: class_weights={self.class_weights!r}")
+    if self.embeddings is not None and self.model == "bow":
+      raise ToolkitError("Pretrained embeddings need a sequence model (conv1d, lstm, bilstm "
+                         "or gru); bow has no Embedding layer. Received: model='bow'")
+
+
 @dataclass
 class GateConfig:
   """Quality gates between validation and training; a breach stops the pipeline."""
   max_rejected_fraction: float = 0.05
+  # Kept files (images, documents) per class; the name predates the other tasks.
   min_images_per_class: int = 10
   # Largest class over smallest class, in images kept.
   max_class_imbalance: float = 10.0
@@ -85,10 +185,14 @@ class GateConfig:
   fail_on_anomalies: bool = True
   # Every class needs at least this many examples in each of train, validation and eval.
   min_examples_per_split: int = 1
+  # Text: every kept document needs at least this many whitespace-separated tokens.
+  min_tokens_per_document: int = 1
   # Against the last accepted data drop; the first drop always passes.
   max_label_drift: float = 0.2      # L-infinity distance of the label distributions
-  max_format_drift: float = 0.5     # L-infinity distance of the image format mix
-  max_size_drift: float = 1.0       # relative change of the median width or height
+  # L-infinity distance of the task's categorical mix (image format, text encoding).
+  max_format_drift: float = 0.5
+  # Relative change of the task's medians (image width and height, document length).
+  max_size_drift: float = 1.0
 
   def validate(self):
     for f in dataclasses.fields(self):
@@ -253,6 +357,8 @@ class PipelineConfig:
   trainer: TrainerConfig = field(default_factory=TrainerConfig)
   tuning: TuningConfig = field(default_factory=TuningConfig)
   evaluation: EvalConfig = field(default_factory=EvalConfig)
+  text_ingest: TextIngestConfig = field(default_factory=TextIngestConfig)
+  text_trainer: TextTrainerConfig = field(default_factory=TextTrainerConfig)
 
   @property
   def pipeline_root(self) -> str:
@@ -283,14 +389,19 @@ class PipelineConfig:
     if self.task not in TASKS:
       raise ToolkitError(
           f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
-    if self.task != "image":
+    if self.task == "timeseries":
       raise ToolkitError(
-          f"The {self.task} pipeline is not available yet; only --task image runs today.")
+          "The timeseries pipeline is not available yet; --task image and --task text run "
+          "today.")
     self.ingest.validate()
     self.gates.validate()
-    self.augmentation.validate()
-    self.trainer.validate()
     self.evaluation.validate()
+    if self.task == "image":
+      self.augmentation.validate()
+      self.trainer.validate()
+    else:
+      self.text_ingest.validate()
+      self.text_trainer.validate()
 
 
 def to_json(section) -> str:

@@ -1,4 +1,4 @@
-"""Runs the real ImageExampleGen executor and reads back what it wrote."""
+"""Runs a real folder ExampleGen executor (image by default) and reads back what it wrote."""
 
 import glob
 import os
@@ -9,19 +9,23 @@ from tfx.types import standard_artifacts
 import pipeline_config
 from tests import image_factory
 from components.image_example_gen import executor
-from components.image_example_gen.component import IngestReport
+from components.ingest.component import IngestReport
 
 
-def run_executor(root, out, ingest=None):
+def run_executor(root, out, ingest=None, executor_class=executor.Executor, task_config=None):
+  """`task_config`: the task's config section (e.g. a TextIngestConfig), or None."""
   examples = standard_artifacts.Examples()
   examples.uri = os.path.join(out, "examples")
   report = IngestReport()
   report.uri = os.path.join(out, "report")
-  executor.Executor().Do(
+  properties = {executor.INPUT_BASE_KEY: root,
+                executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
+                    ingest or pipeline_config.IngestConfig())}
+  if task_config is not None:
+    properties[executor.TASK_CONFIG_KEY] = pipeline_config.to_json(task_config)
+  executor_class().Do(
       {}, {executor.EXAMPLES_KEY: [examples], executor.INGEST_REPORT_KEY: [report]},
-      {executor.INPUT_BASE_KEY: root,
-       executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
-           ingest or pipeline_config.IngestConfig())})
+      properties)
   return examples, report
 
 

@@ -11,9 +11,13 @@ from tfx.types import standard_artifacts
 import pipeline_config
 from components.data_gate import executor, gates
 from components.data_gate.component import DataGateResult
-from components.image_example_gen import ingest_report
-from components.image_example_gen.component import IngestReport
+from components.image_example_gen.image_checks import ImageIngest
+from components.ingest import report as ingest_report
+from components.ingest.component import IngestReport
 from pipeline import cli
+
+
+IMAGE = ImageIngest()
 
 
 def split_of(i):
@@ -37,7 +41,7 @@ def make_report(per_class, rejected=0, conflicts=0, fmt="PNG", size=40, splits=s
                  "reason": "label_conflict: same content also filed under b",
                  "class": list(per_class)[0], "split": "eval", "sha256": "c",
                  "format": "PNG", "width": size, "height": size})
-  return ingest_report.build_report(rows, sorted(per_class))
+  return ingest_report.build_report(rows, sorted(per_class), IMAGE.profile)
 
 
 def failed(results):
@@ -154,7 +158,7 @@ def test_split_gate_names_the_classes_and_splits_that_are_short(tmp_path):
   for row in report["files"]:      # class b never reaches the validation split
     if row["class"] == "b" and row["split"] == "validation":
       row["split"] = "train"
-  report = ingest_report.build_report(report["files"], report["class_names"])
+  report = ingest_report.build_report(report["files"], report["class_names"], IMAGE.profile)
   with pytest.raises(pipeline_config.ToolkitError) as error:
     run_gate(tmp_path, report)
   message = str(error.value)

@@ -11,6 +11,7 @@ from PIL import Image
 
 import pipeline_config
 from components.image_example_gen import image_checks
+from components.ingest import walk as ingest_walk
 from components.image_example_gen.image_checks import FileRecord
 from tests import image_factory
 
@@ -239,7 +240,7 @@ def test_unreadable_folder_gets_a_row(tmp_path, monkeypatch):
       raise PermissionError(13, "Permission denied", path)
     return real_scandir(path)
 
-  monkeypatch.setattr(image_checks.os, "scandir", scandir)
+  monkeypatch.setattr(ingest_walk.os, "scandir", scandir)
   walk = image_checks.walk_data_root(root)
   rows = {r.path: r for r in walk.skipped}
   assert rows["dog/locked"].reason == "unreadable_folder: Permission denied"

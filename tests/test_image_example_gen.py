@@ -8,7 +8,8 @@ import tensorflow as tf
 from tfx.types import artifact_utils
 
 import pipeline_config
-from components.image_example_gen import executor, image_checks, ingest_report
+from components.image_example_gen import executor, image_checks
+from components.ingest import report as ingest_report
 from components.image_example_gen.component import ImageExampleGen
 from tests import image_factory
 from tests.example_gen_helpers import read_examples, run_executor

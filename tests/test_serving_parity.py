@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 import pipeline_config
-from components.image_example_gen import executor, ingest_report
+from components.image_example_gen import executor
+from components.ingest import report as ingest_report
 from tests import image_factory
 from tests.example_gen_helpers import read_examples, run_executor
 from trainer import image_trainer

@@ -167,7 +167,7 @@ def test_trainer_config_rejects_what_a_backbone_cannot_take():
 
 
 def test_class_weights_follow_label_counts():
-  from trainer.training_hygiene import class_weights  # pylint: disable=import-outside-toplevel
+  from trainer.common.hygiene import class_weights  # pylint: disable=import-outside-toplevel
   assert class_weights(np.array([50, 50]), "auto") is None
   weights_by_class = class_weights(np.array([90, 10]), "auto")
   assert weights_by_class == pytest.approx({0: 100 / 180, 1: 100 / 20})
@@ -283,7 +283,7 @@ def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
 
 
 def test_reports_keep_only_a_sample_of_eval_images(tiny_examples):
-  from trainer import data as data_lib, reports  # pylint: disable=import-outside-toplevel
+  from trainer import data as data_lib, image_reports as reports  # pylint: disable=import-outside-toplevel
   uri, _ = tiny_examples
   model, _ = model_lib.build_classifier(backbones.get_backbone("small_convnet"), 2, 24, None,
                                         8, 0.0)

@@ -2,10 +2,11 @@
 
 from typing import List, Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from trainer import image_decoding
+from trainer.common import examples
+from trainer.common.examples import label_counts  # pylint: disable=unused-import
 
 IMAGE_KEY = "image"
 LABEL_KEY = "label"
@@ -47,37 +48,13 @@ def decode_images(encoded: tf.Tensor, image_size: int,
                    fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
 
-def _record_files(file_patterns: List[str]) -> List[str]:
-  files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
-  if not files:
-    raise ValueError(f"No TFRecord files match {file_patterns}.")
-  return files
-
-
-def _records(files: List[str]) -> tf.data.Dataset:
-  # ImageExampleGen names GZIP files *.gz (TFX readers detect compression the same way).
-  return tf.data.TFRecordDataset(files, compression_type="GZIP" if files[0].endswith(".gz")
-                                 else "")
-
-
-def label_counts(file_patterns: List[str], num_classes: int) -> np.ndarray:
-  """Examples per label id, parsing only the label (no image decoding)."""
-  spec = {LABEL_KEY: tf.io.FixedLenFeature([], tf.int64)}
-  labels = _records(_record_files(file_patterns)).batch(1024).map(
-      lambda batch: tf.io.parse_example(batch, spec)[LABEL_KEY])
-  counts = np.zeros(num_classes, dtype=np.int64)
-  for batch in labels:
-    counts += np.bincount(batch.numpy(), minlength=num_classes)
-  return counts
-
-
 def record_batches(file_patterns: List[str], batch_size: int) -> tf.data.Dataset:
   """Undecoded batches {image, label, sha256, variant} in file order (for the feature cache)."""
   spec = {IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
           LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
           SHA_KEY: tf.io.FixedLenFeature([], tf.string),
           VARIANT_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
-  return _records(_record_files(file_patterns)).batch(batch_size).map(
+  return examples.records(examples.record_files(file_patterns)).batch(batch_size).map(
       lambda batch: tf.io.parse_example(batch, spec))
 
 
@@ -100,7 +77,7 @@ def make_dataset(file_patterns: List[str], image_size: int, batch_size: int,
     image = decode_image(features[IMAGE_KEY], image_size, background)
     return (augment(image) if augment else image), features[LABEL_KEY]
 
-  dataset = _records(_record_files(file_patterns))
+  dataset = examples.records(examples.record_files(file_patterns))
   if shuffle:
     dataset = dataset.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
   dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -20,10 +20,9 @@ from typing import List, Optional, Sequence
 from tensorflow import keras
 
 import pipeline_config
-from components.image_example_gen.executor import read_label_names
-from trainer import backbones, data, export, feature_cache, image_decoding
-from trainer import model as model_lib, reports
-from trainer import training_hygiene, weights
+from trainer import backbones, data, export, feature_cache, image_decoding, image_reports
+from trainer import model as model_lib, weights
+from trainer.common import examples, hygiene, reports
 
 FEATURE_CACHE_STATS = "feature_cache.json"
 
@@ -42,9 +41,8 @@ def run_fn(fn_args) -> None:
     best = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
     print(f"[Trainer] tuned hyperparameters: {best}", flush=True)
     config = image_tuner.apply_hyperparameters(config, best)
-  # fn_args.train_files are '{examples.uri}/Split-train/*' patterns.
-  examples_uri = os.path.dirname(os.path.dirname(fn_args.train_files[0]))
-  train(config, fn_args.train_files, fn_args.eval_files, read_label_names(examples_uri),
+  label_names = examples.read_label_names(examples.examples_uri(fn_args.train_files))
+  train(config, fn_args.train_files, fn_args.eval_files, label_names,
         fn_args.serving_model_dir, fn_args.model_run_dir, augmentation,
         background=ingest.background_color)
 
@@ -75,15 +73,13 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
       backbone, len(label_names), config.image_size, weights_path,
       config.dense_units, config.dropout)
   counts = data.label_counts(train_files, len(label_names))
-  class_weight = training_hygiene.class_weights(counts, config.class_weights)
+  class_weight = hygiene.class_weights(counts, config.class_weights)
   print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
         f"weights {'off' if class_weight is None else 'on'}", flush=True)
 
   def fit(trainee, phase, x, validation, epochs, **kwargs):
-    return trainee.fit(
-        x, validation_data=validation, epochs=epochs, verbose=2, class_weight=class_weight,
-        callbacks=training_hygiene.training_callbacks(config, model_run_dir, phase),
-        **kwargs).history
+    return hygiene.fit_phase(trainee, config, model_run_dir, phase, x, validation, epochs,
+                             class_weight, **kwargs)
 
   print(f"[Trainer] phase 1: {backbone.name} base "
         f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
@@ -136,14 +132,14 @@ def write_reports(model: keras.Model, feature_layer: str, history: dict,
   """Training curves, then the confusion matrix and Grad-CAM overlays on the validation
   split, and the model plot (PNG files)."""
   folder = reports.reports_dir(model_run_dir)
-  images, labels, probabilities = reports.predict(model, validation_data)
+  images, labels, probabilities = image_reports.predict(model, validation_data)
   written = {
       "training_curves": reports.training_curves(
           history, os.path.join(folder, "training_curves.png")),
       "confusion_matrix": reports.confusion_matrix(
           labels, probabilities.argmax(axis=1), label_names,
           os.path.join(folder, "confusion_matrix.png")),
-      "grad_cam": reports.grad_cam(model, feature_layer, images, labels, probabilities,
+      "grad_cam": image_reports.grad_cam(model, feature_layer, images, labels, probabilities,
                                    label_names, os.path.join(folder, "grad_cam.png")),
       "model_plot": reports.model_plot(model, os.path.join(folder, "model.png")),
   }
@@ -160,6 +156,4 @@ def fine_tune_block_count(config: pipeline_config.TrainerConfig,
   return config.fine_tune_blocks
 
 
-def compile_model(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
-  model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+compile_model = hygiene.compile_classifier

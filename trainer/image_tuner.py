@@ -10,7 +10,6 @@ of top conv blocks unfrozen. A trial trains the head with those blocks already u
 """
 
 import dataclasses
-import os
 from typing import Dict
 
 import keras_tuner
@@ -18,7 +17,7 @@ from tensorflow import keras
 from tfx import v1 as tfx
 
 import pipeline_config
-from components.image_example_gen.executor import read_label_names
+from trainer.common.examples import examples_uri, read_label_names
 from trainer import backbones, data, model as model_lib, weights
 from trainer.image_trainer import compile_model
 
@@ -56,7 +55,7 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
       pipeline_config.TuningConfig, fn_args.custom_config["tuning"])
   background = pipeline_config.from_dict(
       pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {})).background_color
-  label_names = read_label_names(os.path.dirname(os.path.dirname(fn_args.train_files[0])))
+  label_names = read_label_names(examples_uri(fn_args.train_files))
   backbone = backbones.get_backbone(config.backbone)
   weights_path = (weights.resolve_weights(backbone, config.weights)
                   if backbone.transfer else None)

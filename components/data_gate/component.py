@@ -6,7 +6,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.data_gate import executor
-from components.image_example_gen.component import IngestReport
+from components.ingest.component import IngestReport
 
 
 class DataGateResult(types.Artifact):

@@ -19,7 +19,7 @@ from tfx.types import artifact_utils
 
 import pipeline_config
 from components.data_gate import gates
-from components.image_example_gen import ingest_report
+from components.ingest import report as ingest_report
 
 GATE_CONFIG_KEY = "gate_config"
 HISTORY_DIR_KEY = "history_dir"

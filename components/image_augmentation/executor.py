@@ -23,8 +23,8 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 import pipeline_config
-from components.image_example_gen.example_encoding import encode_example
-from components.image_example_gen.executor import LABELS_FILE
+from components.ingest.example_encoding import encode_example
+from components.ingest.executor import LABELS_FILE
 from trainer import augmentation
 
 EXAMPLES_KEY = "examples"

@@ -1,78 +1,20 @@
 """ImageExampleGen: a TFX component that ingests `<root>/<class>/<image file>` folders."""
 
-from typing import Optional
-
-from tfx import types
-from tfx.dsl.components.base import base_beam_component
-from tfx.dsl.components.base import base_driver
 from tfx.dsl.components.base import executor_spec
-from tfx.orchestration.portable import base_driver as ir_base_driver
-from tfx.orchestration.portable import data_types as portable_data_types
-from tfx.proto.orchestration import driver_output_pb2
-from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.image_example_gen import executor
-from components.image_example_gen import image_checks
+from components.ingest.component import FolderExampleGen, IngestReport  # pylint: disable=unused-import
 
 
-class IngestReport(types.Artifact):
-  """Per-file outcomes of an ingestion: `{uri}/ingest_report.json` and `.md`."""
-  TYPE_NAME = "IngestReport"
-
-
-class ImageExampleGenSpec(ComponentSpec):
-  PARAMETERS = {
-      executor.INPUT_BASE_KEY: ExecutionParameter(type=str),
-      executor.INGEST_CONFIG_KEY: ExecutionParameter(type=str),
-      # Filled in by the driver before the cache lookup; see ContentFingerprintDriver.
-      executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
-  }
-  INPUTS = {}
-  OUTPUTS = {
-      executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-      executor.INGEST_REPORT_KEY: ChannelParameter(type=IngestReport),
-  }
-
-
-class ContentFingerprintDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
-  """Fingerprints the data root's paths and file contents before the cache lookup.
-
-  The fingerprint becomes an execution property, so TFX reuses a cached ingestion exactly
-  when no file was added, removed or changed (content, not names and mtimes).
-  """
-
-  def run(self, execution_info: portable_data_types.ExecutionInfo
-          ) -> driver_output_pb2.DriverOutput:
-    result = driver_output_pb2.DriverOutput()
-    root = execution_info.exec_properties[executor.INPUT_BASE_KEY]
-    image_checks.check_data_root(root)
-    fingerprint = image_checks.content_fingerprint(root)
-    result.exec_properties[executor.INPUT_FINGERPRINT_KEY].string_value = fingerprint
-    return result
-
-
-class ImageExampleGen(base_beam_component.BaseBeamComponent):
+class ImageExampleGen(FolderExampleGen):
   """Ingests an image folder with one subfolder per class.
 
-  Sorted class-folder names become label ids. Each file is decoded once with Pillow (EXIF
-  orientation applied, converted to RGB where needed), split by its content hash, and written
-  as a tf.Example. Files that cannot be used are listed with their reason in the ingest report.
+  Each distinct content is decoded once with Pillow (EXIF orientation applied, converted to
+  RGB where needed, or rejected with its reason); see image_checks.py.
 
   Outputs:
-    examples: Examples with splits from `split_percentages` (train, validation, eval;
-      70/10/20 by default).
+    examples: Examples {image, label, label_name, height, width, sha256} in train,
+      validation and eval.
     ingest_report: IngestReport with one record per file found.
   """
-  SPEC_CLASS = ImageExampleGenSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-  DRIVER_CLASS = ContentFingerprintDriver
-
-  def __init__(self, input_base: str, ingest_config: str,
-               input_fingerprint: Optional[str] = None):
-    super().__init__(ImageExampleGenSpec(
-        input_base=input_base,
-        ingest_config=ingest_config,
-        input_fingerprint=input_fingerprint,
-        examples=types.Channel(type=standard_artifacts.Examples),
-        ingest_report=types.Channel(type=IngestReport)))

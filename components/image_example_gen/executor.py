@@ -1,107 +1,17 @@
-"""ImageExampleGen executor: image folders -> TFRecords of tf.Examples + an ingest report.
+"""ImageExampleGen executor: the shared folder ingestion with the image checks.
 
-Output layout:
-  {examples.uri}/Split-<split>/data_tfrecord-*[.gz] tf.Example {image, label, label_name,
-                                                    height, width, sha256}; uncompressed by
-                                                    default (the images are compressed
-                                                    already), GZIP with compression="gzip"
-  {examples.uri}/labels.json                        ["class_a", "class_b", ...] (label id = index)
-  {ingest_report.uri}/ingest_report.{json,md}       see ingest_report.py
+Examples: tf.Example {image (encoded bytes), label, label_name, height, width, sha256}, split
+by content hash; images are stored uncompressed by default (JPEG/PNG bytes do not shrink).
+Layout and keys: components/ingest/executor.py.
 """
 
-import json
-import os
-from typing import Any, Dict, List
-
-import apache_beam as beam
-import tensorflow as tf
-from absl import logging
-from tfx import types
-from tfx.dsl.components.base import base_beam_executor
-from tfx.types import artifact_utils
-
-import pipeline_config
 from components.image_example_gen import image_checks
-from components.image_example_gen import ingest_report
-from components.image_example_gen import ingest_transforms
-
-INPUT_BASE_KEY = "input_base"
-INGEST_CONFIG_KEY = "ingest_config"
-INPUT_FINGERPRINT_KEY = "input_fingerprint"
-EXAMPLES_KEY = "examples"
-INGEST_REPORT_KEY = "ingest_report"
-LABELS_FILE = "labels.json"
+from components.ingest import executor as ingest_executor
+from components.ingest.executor import (  # pylint: disable=unused-import
+    EXAMPLES_KEY, INGEST_CONFIG_KEY, INGEST_REPORT_KEY, INPUT_BASE_KEY, LABELS_FILE,
+    TASK_CONFIG_KEY, read_label_names)
 
 
-def read_label_names(examples_uri: str) -> List[str]:
-  """The label vocabulary written beside the examples (label id = list index)."""
-  with tf.io.gfile.GFile(os.path.join(examples_uri, LABELS_FILE)) as f:
-    return json.load(f)
-
-
-_COMPRESSION = {"none": beam.io.filesystem.CompressionTypes.UNCOMPRESSED,
-                "gzip": beam.io.filesystem.CompressionTypes.GZIP}
-
-
-class Executor(base_beam_executor.BaseBeamExecutor):
-  """Reads <input_base>/<class>/<file>, writes Examples and an IngestReport."""
-
-  def Do(self, input_dict: Dict[str, List[types.Artifact]],
-         output_dict: Dict[str, List[types.Artifact]],
-         exec_properties: Dict[str, Any]) -> None:
-    root = exec_properties[INPUT_BASE_KEY]
-    options = pipeline_config.from_dict(
-        pipeline_config.IngestConfig, json.loads(exec_properties[INGEST_CONFIG_KEY]))
-    options.validate()
-    examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
-    report_artifact = artifact_utils.get_single_instance(output_dict[INGEST_REPORT_KEY])
-
-    walk = image_checks.check_data_root(root)
-    labels = {name: i for i, name in enumerate(walk.class_names)}
-    splits = list(options.split_percentages.items())
-    split_names = [name for name, _ in splits]
-    examples.split_names = artifact_utils.encode_split_names(split_names)
-    logging.info("ImageExampleGen: %d candidate files in %d classes under %s",
-                 len(walk.candidates), len(labels), root)
-
-    compression = _COMPRESSION[options.compression]
-    suffix = ".gz" if options.compression == "gzip" else ""
-    with self._make_beam_pipeline() as p:
-      records = (
-          p
-          | "ListFiles" >> beam.Create(walk.candidates, reshuffle=False)
-          | "HashFiles" >> beam.Map(ingest_transforms.hash_file, options)
-          | "KeyByContent" >> beam.Map(ingest_transforms.content_key)
-          | "GroupByContent" >> beam.GroupByKey()
-          | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
-          | "DecodeOncePerContent" >> beam.ParDo(ingest_transforms.DecodeContent(
-              options, labels, splits, options.decode_threads or os.cpu_count())))
-      by_split = records | "Partition" >> beam.Partition(
-          ingest_transforms.split_index, len(split_names) + 1, split_names)
-      for index, split in enumerate(split_names):
-        _ = (
-            by_split[index]
-            | f"ToExample[{split}]" >> beam.Map(ingest_transforms.to_example)
-            | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                os.path.join(examples.uri, f"Split-{split}", "data_tfrecord"),
-                file_name_suffix=suffix, compression_type=compression))
-      _ = (
-          records
-          | "ReportRows" >> beam.Map(ingest_transforms.report_row)
-          | "CollectRows" >> beam.combiners.ToList()
-          | "WriteReport" >> beam.Map(
-              ingest_transforms.write_report, [s.report_row() for s in walk.skipped],
-              walk.class_names,
-              report_artifact.uri))
-
-    with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as f:
-      json.dump(walk.class_names, f, ensure_ascii=False)
-    report = ingest_report.read_report(report_artifact.uri)
-    totals = report["totals"]
-    for key in ("found", "ingested", "normalised", "rejected", "skipped"):
-      report_artifact.set_int_custom_property(key, totals[key])
-    examples.set_string_custom_property("label_names", json.dumps(walk.class_names))
-    logging.info("ImageExampleGen: %s", totals)
-    print(f"[ImageExampleGen] found {totals['found']} files: {totals['ingested']} ingested, "
-          f"{totals['normalised']} normalised, {totals['rejected']} rejected, "
-          f"{totals['skipped']} skipped; per split {report['per_split']}", flush=True)
+class Executor(ingest_executor.Executor):
+  """Reads <input_base>/<class>/<image file>, writes Examples and an IngestReport."""
+  TASK = image_checks.ImageIngest()

@@ -1,22 +1,18 @@
-"""What ImageExampleGen does with each file it finds: walk the data root safely, then decode
-each candidate once with Pillow and decide whether it is ingested, normalised or rejected.
+"""What ImageExampleGen does with each file the shared walk (components/ingest) finds:
+decode each distinct content once with Pillow and decide whether it is ingested, normalised
+or rejected.
 
-Outcomes (the ingest report's contract):
+Outcomes (the ingest report's contract, components/ingest/records.py):
   ingested    the original bytes are stored unchanged (an RGB or grayscale JPEG/PNG);
   normalised  the image was decoded and re-encoded (EXIF rotation, mode conversion, first
               frame of an animation, a format TensorFlow does not decode well);
   rejected    the file is not a usable image, or one the serving signature could not decode
               the same way (`not_servable`); `reason` says why;
-  skipped     the file was never opened as an image (hidden, system file, symlink leaving
-              the data root, not a regular file, duplicate content).
+  skipped     never opened (see components/ingest/walk.py) or duplicate content.
 """
 
 import dataclasses
-import hashlib
 import io
-import os
-import stat
-import unicodedata
 import warnings
 import zlib
 from typing import List, Optional, Tuple
@@ -24,15 +20,10 @@ from typing import List, Optional, Tuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-import pipeline_config
-
-INGESTED = "ingested"
-NORMALISED = "normalised"
-REJECTED = "rejected"
-SKIPPED = "skipped"
-OUTCOMES = (INGESTED, NORMALISED, REJECTED, SKIPPED)
-
-SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+from components.ingest import records, report, walk
+from components.ingest.records import INGESTED, NORMALISED, OUTCOMES, REJECTED, SKIPPED
+from components.ingest.records import reject, split_for
+from components.ingest.task import IngestTask
 _EXIF_ORIENTATION = 0x0112
 # What the serving graph decodes (trainer/image_decoding.py). Every kept image must decode
 # there to the pixels this module stores (train/serve parity); anything else is rejected
@@ -46,176 +37,16 @@ EXIF_SEARCH_BYTES = 4096
 
 
 @dataclasses.dataclass
-class FileRecord:
-  """One file found under the data root, and what became of it."""
-  path: str                     # relative to the data root, '/'-separated
-  outcome: str = ""
-  reason: str = ""
-  class_name: Optional[str] = None
-  split: Optional[str] = None
-  sha256: Optional[str] = None
-  label: Optional[int] = None
+class ImageRecord(records.FileRecord):
+  """A file found under an image data root: what ingestion measured of the image."""
   height: Optional[int] = None
   width: Optional[int] = None
   format: Optional[str] = None
   mode: Optional[str] = None
-  # Absolute path to read (a symlink inside the root is resolved); never in the report.
-  source: Optional[str] = None
-  encoded: Optional[bytes] = None
-
-  def report_row(self) -> dict:
-    row = dataclasses.asdict(self)
-    row["class"] = row.pop("class_name")
-    del row["source"], row["encoded"]
-    return row
 
 
-@dataclasses.dataclass
-class WalkResult:
-  class_names: List[str]
-  candidates: List[FileRecord]   # to be decoded
-  skipped: List[FileRecord]      # already decided
-
-
-def _is_hidden(part: str) -> bool:
-  return part.startswith(".")
-
-
-def walk_data_root(root: str) -> WalkResult:
-  """Lists every file under `root` (sorted), deciding the ones that are never opened.
-
-  Class folders are the non-hidden directories directly under `root`; their names are
-  normalised to Unicode NFC so the same name typed on macOS and Linux is one class.
-  Symlinks (to files or folders) are followed only when their real path lies inside the data
-  root; a symlinked folder that would loop back into itself is listed and not entered. A
-  folder that cannot be read gets a row of its own, so nothing disappears from the count.
-  Files that are not regular files (FIFOs, sockets, devices) are listed and never opened.
-  """
-  real_root = os.path.realpath(root)
-  class_names = set()
-  candidates, skipped = [], []
-
-  def inside_root(real: str) -> bool:
-    return os.path.commonpath([real_root, real]) == real_root
-
-  def class_of(rel: str) -> Optional[str]:
-    parts = rel.split("/")
-    return unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
-
-  def skip(rel, reason, class_name=None):
-    skipped.append(FileRecord(path=rel, outcome=SKIPPED, reason=reason, class_name=class_name))
-
-  def visit_folder(full: str, rel_dir: str, open_folders: frozenset) -> None:
-    try:
-      with os.scandir(full) as listing:
-        entries = sorted(listing, key=lambda e: e.name)
-    except OSError as e:
-      skip(rel_dir or ".", f"unreadable_folder: {e.strerror or e}",
-           class_of(rel_dir + "/") if rel_dir else None)
-      return
-    for entry in entries:
-      rel = _join(rel_dir, entry.name)
-      try:
-        is_dir = entry.is_dir(follow_symlinks=True)
-      except OSError:
-        is_dir = False
-      if is_dir:
-        visit_subfolder(entry, rel, open_folders)
-      else:
-        visit_file(entry, rel)
-
-  def visit_subfolder(entry: os.DirEntry, rel: str, open_folders: frozenset) -> None:
-    real = os.path.realpath(entry.path)
-    if entry.is_symlink():
-      if not inside_root(real):
-        skip(rel, "symlink_outside_root", class_of(rel))
-        return
-      if real in open_folders:
-        skip(rel, "symlink_loop: links back to a folder that contains it", class_of(rel))
-        return
-    if "/" not in rel and not _is_hidden(entry.name):
-      class_names.add(unicodedata.normalize("NFC", entry.name))
-    visit_folder(entry.path, rel, open_folders | {real})
-
-  def visit_file(entry: os.DirEntry, rel: str) -> None:
-    class_name = class_of(rel)
-    if any(_is_hidden(p) for p in rel.split("/")):
-      skip(rel, "hidden_file", class_name)
-      return
-    if entry.name.lower() in SYSTEM_FILES:
-      skip(rel, "system_file", class_name)
-      return
-    if class_name is None:
-      skip(rel, "not_in_class_folder")
-      return
-    source = entry.path
-    if entry.is_symlink():
-      target = os.path.realpath(entry.path)
-      if not inside_root(target):
-        skip(rel, "symlink_outside_root", class_name)
-        return
-      source = target
-    try:
-      mode = os.stat(source).st_mode
-    except OSError as e:
-      skip(rel, f"unreadable: {e.strerror}", class_name)
-      return
-    if not stat.S_ISREG(mode):
-      skip(rel, "not_a_regular_file", class_name)
-      return
-    candidates.append(FileRecord(path=rel, class_name=class_name, source=source))
-
-  visit_folder(root, "", frozenset({real_root}))
-  return WalkResult(sorted(class_names), candidates, skipped)
-
-
-def check_data_root(root: str) -> WalkResult:
-  """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
-  if not os.path.isdir(root):
-    raise pipeline_config.ToolkitError(
-        f"Data root {root} does not exist or is not a directory. Pass --data-root pointing to "
-        "a folder with one subfolder per class (<root>/<class>/<image files>), or create a "
-        "demo set with 'python -m pipeline demo-data --task image --output DIR'.")
-  walk = walk_data_root(root)
-  if not walk.class_names:
-    raise pipeline_config.ToolkitError(
-        f"Data root {root} has no class folders. Put the images in one subfolder per class "
-        "(<root>/<class>/<image files>); the sorted folder names become the labels.")
-  return walk
-
-
-def _join(rel_dir: str, name: str) -> str:
-  return f"{rel_dir}/{name}" if rel_dir else name
-
-
-def content_fingerprint(root: str) -> str:
-  """A digest of every file's relative path and content under `root` (cache key)."""
-  digest = hashlib.sha256()
-  walk = walk_data_root(root)
-  for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
-    digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
-    if record.source:
-      digest.update(_file_sha256(record.source).encode())
-  return digest.hexdigest()
-
-
-def _file_sha256(path: str) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
-
-
-def split_for(sha256: str, split_percentages) -> str:
-  """The split an image lands in, decided by its content hash alone (stable across runs)."""
-  bucket = int(sha256[:8], 16) % 100
-  upper = 0
-  for name, percent in split_percentages:
-    upper += percent
-    if bucket < upper:
-      return name
-  return split_percentages[-1][0]
+# Tests and callers that build records by hand.
+FileRecord = ImageRecord
 
 
 def inspect_file(record: FileRecord, options) -> FileRecord:
@@ -229,21 +60,7 @@ def inspect_file(record: FileRecord, options) -> FileRecord:
 
 def read_file(record: FileRecord, options) -> Optional[bytes]:
   """The file's bytes with `record.sha256` set, or None with the record rejected."""
-  try:
-    size = os.path.getsize(record.source)
-    if size == 0:
-      reject(record, "empty_file")
-      return None
-    if size > options.max_file_bytes:
-      reject(record, f"file_too_large: {size} bytes > {options.max_file_bytes}")
-      return None
-    with open(record.source, "rb") as f:
-      data = f.read()
-  except OSError as e:
-    reject(record, f"unreadable: {e.strerror or e}")
-    return None
-  record.sha256 = hashlib.sha256(data).hexdigest()
-  return data
+  return records.read_file(record, options.max_file_bytes)
 
 
 def decode_file(record: FileRecord, data: bytes, options) -> FileRecord:
@@ -256,11 +73,6 @@ def decode_file(record: FileRecord, data: bytes, options) -> FileRecord:
 
 class _Rejection(Exception):
   pass
-
-
-def reject(record: FileRecord, reason: str) -> FileRecord:
-  record.outcome, record.reason = REJECTED, reason
-  return record
 
 
 def _open(data: bytes, allowed: Tuple[str, ...]) -> Image.Image:
@@ -400,3 +212,41 @@ def _to_rgb(img: Image.Image, background) -> Tuple[Image.Image, str]:
     gray = np.clip(pixels * (255.0 / top), 0, 255).round().astype(np.uint8)
     return Image.fromarray(gray, "L").convert("RGB"), f"mode {mode} rescaled to 8-bit"
   return img.convert("RGB"), f"mode {mode} converted to RGB"
+
+
+def walk_data_root(root: str) -> walk.WalkResult:
+  return walk.walk_data_root(root, ImageRecord)
+
+
+def check_data_root(root: str) -> walk.WalkResult:
+  return walk.check_data_root(root, "image", ImageRecord)
+
+
+content_fingerprint = walk.content_fingerprint
+
+
+class ImageIngest(IngestTask):
+  """The image half of ingestion: raw bytes are the content key; the first file of each
+  content is decoded once (read again, so the shuffle carries paths, not pixels)."""
+  name = "ImageExampleGen"
+  record_type = ImageRecord
+  noun = "images"
+
+  def decide(self, record: ImageRecord, options) -> ImageRecord:
+    expected = record.sha256
+    data = read_file(record, options)
+    if data is not None and record.sha256 != expected:
+      return reject(record, "changed_during_ingest: content differs from when it was "
+                    "listed; rerun the pipeline")
+    if data is not None:
+      decode_file(record, data, options)
+    return record
+
+  def example_features(self, record: ImageRecord) -> dict:
+    return {"image": record.encoded, "height": record.height, "width": record.width}
+
+  def profile(self, kept_rows: List[dict]) -> dict:
+    """Format mix and median size of the kept images."""
+    return {"distributions": {"format": report.distribution(r["format"] for r in kept_rows)},
+            "medians": {"width": report.median(kept_rows, "width"),
+                        "height": report.median(kept_rows, "height")}}

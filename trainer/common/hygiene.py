@@ -1,4 +1,5 @@
-"""Callbacks and class weights: the training hygiene of Chollet's ch. 7, configured once."""
+"""Callbacks, class weights, compiling and fitting: the training hygiene of Chollet's ch. 7,
+configured once for every task."""
 
 import os
 from typing import Dict, List, Optional
@@ -41,3 +42,18 @@ def class_weights(counts: np.ndarray, mode: str,
     return None
   total, k = counts.sum(), present.size
   return {i: float(total / (k * c)) for i, c in enumerate(counts) if c > 0}
+
+
+def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+  """Sparse categorical cross-entropy on integer labels, accuracy reported as `accuracy`."""
+  model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def fit_phase(model: keras.Model, config, model_run_dir: str, phase: str, x, validation,
+              epochs: int, class_weight=None, **kwargs) -> dict:
+  """One training phase with the standard callbacks; returns its history dict."""
+  return model.fit(x, validation_data=validation, epochs=epochs, verbose=2,
+                   class_weight=class_weight,
+                   callbacks=training_callbacks(config, model_run_dir, phase),
+                   **kwargs).history

@@ -1,0 +1,160 @@
+"""The safe walk of a data root laid out as `<root>/<class>/<file>`, shared by every task.
+
+Class folders are the non-hidden directories directly under the root, their names in Unicode
+NFC. Hidden files, system files, symlinks leaving the root, symlink loops, unreadable folders
+and anything that is not a regular file are listed as skipped (never opened), so every file
+found has a row in the ingest report.
+"""
+
+import dataclasses
+import hashlib
+import os
+import stat
+import unicodedata
+from typing import Callable, List, Optional
+
+import pipeline_config
+from components.ingest.records import SKIPPED, FileRecord
+
+SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
+
+
+@dataclasses.dataclass
+class WalkResult:
+  class_names: List[str]
+  candidates: List[FileRecord]   # to be decoded
+  skipped: List[FileRecord]      # already decided
+
+
+def _is_hidden(part: str) -> bool:
+  return part.startswith(".")
+
+
+def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecord
+                   ) -> WalkResult:
+  """Lists every file under `root` (sorted), deciding the ones that are never opened.
+
+  Class folders are the non-hidden directories directly under `root`; their names are
+  normalised to Unicode NFC so the same name typed on macOS and Linux is one class.
+  Symlinks (to files or folders) are followed only when their real path lies inside the data
+  root; a symlinked folder that would loop back into itself is listed and not entered. A
+  folder that cannot be read gets a row of its own, so nothing disappears from the count.
+  Files that are not regular files (FIFOs, sockets, devices) are listed and never opened.
+  """
+  real_root = os.path.realpath(root)
+  class_names = set()
+  candidates, skipped = [], []
+
+  def inside_root(real: str) -> bool:
+    return os.path.commonpath([real_root, real]) == real_root
+
+  def class_of(rel: str) -> Optional[str]:
+    parts = rel.split("/")
+    return unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
+
+  def skip(rel, reason, class_name=None):
+    skipped.append(make_record(path=rel, outcome=SKIPPED, reason=reason, class_name=class_name))
+
+  def visit_folder(full: str, rel_dir: str, open_folders: frozenset) -> None:
+    try:
+      with os.scandir(full) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    except OSError as e:
+      skip(rel_dir or ".", f"unreadable_folder: {e.strerror or e}",
+           class_of(rel_dir + "/") if rel_dir else None)
+      return
+    for entry in entries:
+      rel = _join(rel_dir, entry.name)
+      try:
+        is_dir = entry.is_dir(follow_symlinks=True)
+      except OSError:
+        is_dir = False
+      if is_dir:
+        visit_subfolder(entry, rel, open_folders)
+      else:
+        visit_file(entry, rel)
+
+  def visit_subfolder(entry: os.DirEntry, rel: str, open_folders: frozenset) -> None:
+    real = os.path.realpath(entry.path)
+    if entry.is_symlink():
+      if not inside_root(real):
+        skip(rel, "symlink_outside_root", class_of(rel))
+        return
+      if real in open_folders:
+        skip(rel, "symlink_loop: links back to a folder that contains it", class_of(rel))
+        return
+    if "/" not in rel and not _is_hidden(entry.name):
+      class_names.add(unicodedata.normalize("NFC", entry.name))
+    visit_folder(entry.path, rel, open_folders | {real})
+
+  def visit_file(entry: os.DirEntry, rel: str) -> None:
+    class_name = class_of(rel)
+    if any(_is_hidden(p) for p in rel.split("/")):
+      skip(rel, "hidden_file", class_name)
+      return
+    if entry.name.lower() in SYSTEM_FILES:
+      skip(rel, "system_file", class_name)
+      return
+    if class_name is None:
+      skip(rel, "not_in_class_folder")
+      return
+    source = entry.path
+    if entry.is_symlink():
+      target = os.path.realpath(entry.path)
+      if not inside_root(target):
+        skip(rel, "symlink_outside_root", class_name)
+        return
+      source = target
+    try:
+      mode = os.stat(source).st_mode
+    except OSError as e:
+      skip(rel, f"unreadable: {e.strerror}", class_name)
+      return
+    if not stat.S_ISREG(mode):
+      skip(rel, "not_a_regular_file", class_name)
+      return
+    candidates.append(make_record(path=rel, class_name=class_name, source=source))
+
+  visit_folder(root, "", frozenset({real_root}))
+  return WalkResult(sorted(class_names), candidates, skipped)
+
+
+def check_data_root(root: str, task: str = "image",
+                    make_record: Callable[..., FileRecord] = FileRecord) -> WalkResult:
+  """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
+  if not os.path.isdir(root):
+    raise pipeline_config.ToolkitError(
+        f"Data root {root} does not exist or is not a directory. Pass --data-root pointing to "
+        "a folder with one subfolder per class (<root>/<class>/<files>), or create a "
+        f"demo set with 'python -m pipeline demo-data --task {task} --output DIR'.")
+  walk = walk_data_root(root, make_record)
+  if not walk.class_names:
+    raise pipeline_config.ToolkitError(
+        f"Data root {root} has no class folders. Put the files in one subfolder per class "
+        "(<root>/<class>/<files>); the sorted folder names become the labels.")
+  return walk
+
+
+def _join(rel_dir: str, name: str) -> str:
+  return f"{rel_dir}/{name}" if rel_dir else name
+
+
+def content_fingerprint(root: str) -> str:
+  """A digest of every file's relative path and content under `root` (cache key)."""
+  digest = hashlib.sha256()
+  walk = walk_data_root(root)
+  for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
+    digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
+    if record.source:
+      digest.update(_file_sha256(record.source).encode())
+  return digest.hexdigest()
+
+
+def _file_sha256(path: str) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      h.update(chunk)
+  return h.hexdigest()
+
+

@@ -1,0 +1,44 @@
+"""Exports a classifier as the serving SavedModel (contract in ARCHITECTURE.md), any task.
+
+Signatures:
+  serving_default(<input>: 1-D tf.string of what a client sends: encoded image files, raw
+      documents) -> probabilities [batch, classes], label [batch] (class names), label_id
+  serving_examples(examples: 1-D tf.string of serialized tf.Examples with the task's feature)
+      -> the same outputs; TFMA's Evaluator uses it. It calls serving_default's function, so
+      the task's preprocessing exists once.
+"""
+
+from typing import Callable, List
+
+import tensorflow as tf
+from tensorflow import keras
+
+SERVING_SIGNATURE = "serving_default"
+EXAMPLES_SIGNATURE = "serving_examples"
+
+
+def export_classifier(model: keras.Model, label_names: List[str], export_dir: str,
+                      input_name: str, example_key: str,
+                      preprocess: Callable[[tf.Tensor], tf.Tensor] = lambda x: x) -> None:
+  """Saves `model` with both signatures. `preprocess` maps the client's 1-D string batch to
+  the model's input (image decoding); a model whose first layer takes strings (text) needs
+  none."""
+  labels = tf.constant(label_names)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=input_name)])
+  def serve_raw(raw):
+    probabilities = model(preprocess(raw), training=False)
+    label_id = tf.argmax(probabilities, axis=-1)
+    return {"probabilities": probabilities, "label": tf.gather(labels, label_id),
+            "label_id": label_id}
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve_examples(examples):
+    features = tf.io.parse_example(
+        examples, {example_key: tf.io.FixedLenFeature([], tf.string)})
+    return serve_raw(features[example_key])
+
+  tf.saved_model.save(model, export_dir, signatures={
+      SERVING_SIGNATURE: serve_raw.get_concrete_function(),
+      EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
+  })
