@@ -11,21 +11,34 @@ import warnings
 from typing import List, Optional
 
 import pipeline_config
-from components.image_example_gen import image_checks
+from components.ingest import walk as ingest_walk
 
-# Flag -> (config section, field, type). Every flag defaults to the config's value.
+# The trainer section each task's shared training flags set.
+_TRAINER = {"image": "trainer", "text": "text_trainer"}
+# Flag -> (config section, field, type); section None: the task's trainer section. Every
+# flag defaults to the config's value.
 _OVERRIDES = {
     "backbone": ("trainer", "backbone", str),
     "weights": ("trainer", "weights", str),
     "image_size": ("trainer", "image_size", int),
-    "batch_size": ("trainer", "batch_size", int),
+    "batch_size": (None, "batch_size", int),
     "head_epochs": ("trainer", "head_epochs", int),
-    "fine_tune_epochs": ("trainer", "fine_tune_epochs", int),
+    "fine_tune_epochs": (None, "fine_tune_epochs", int),
     "fine_tune_blocks": ("trainer", "fine_tune_blocks", int),
     "head_learning_rate": ("trainer", "head_learning_rate", float),
-    "fine_tune_learning_rate": ("trainer", "fine_tune_learning_rate", float),
-    "seed": ("trainer", "seed", int),
-    "class_weights": ("trainer", "class_weights", str),
+    "fine_tune_learning_rate": (None, "fine_tune_learning_rate", float),
+    "seed": (None, "seed", int),
+    "class_weights": (None, "class_weights", str),
+    "text_model": ("text_trainer", "model", str),
+    "epochs": ("text_trainer", "epochs", int),
+    "learning_rate": ("text_trainer", "learning_rate", float),
+    "max_tokens": ("text_trainer", "max_tokens", int),
+    "ngrams": ("text_trainer", "ngrams", int),
+    "sequence_length": ("text_trainer", "sequence_length", int),
+    "embeddings": ("text_trainer", "embeddings", str),
+    "fallback_encoding": ("text_ingest", "fallback_encoding", str),
+    "max_chars": ("text_ingest", "max_chars", int),
+    "on_too_long": ("text_ingest", "on_too_long", str),
     "feature_cache_dir": ("trainer", "feature_cache_dir", str),
     "augmentation": ("augmentation", "mode", str),
     "augmentation_variants": ("augmentation", "variants", int),
@@ -44,13 +57,16 @@ def _parser() -> argparse.ArgumentParser:
   commands = parser.add_subparsers(dest="command", required=True)
 
   run = commands.add_parser("run", help="run the whole pipeline locally on Beam")
-  run.add_argument("--data-root", required=True, help="<root>/<class>/<image files>")
+  run.add_argument("--data-root", required=True,
+                   help="<root>/<class>/<files>: images, or documents with --task text")
   run.add_argument("--work-dir", required=True,
                    help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
-  run.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
+                   help="image (default), or text; a --config file may set it")
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
-  for flag, (_, _, kind) in _OVERRIDES.items():
-    run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+  for flag, (section, _, kind) in _OVERRIDES.items():
+    run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
+                     help=f"{section or 'trainer or text_trainer'} setting (pipeline_config)")
   run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
                    help="percentages of the content-hash space per split (default 70,10,20)")
   run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
@@ -73,11 +89,11 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   config = pipeline_config.load_config(args.config)
   config.data_root = os.path.abspath(args.data_root)
   config.work_dir = os.path.abspath(args.work_dir)
-  config.task = args.task
+  config.task = args.task or config.task
   for flag, (section, field, _) in _OVERRIDES.items():
     value = getattr(args, flag)
     if value is not None:
-      setattr(getattr(config, section), field, value)
+      setattr(getattr(config, section or _TRAINER.get(config.task, "trainer")), field, value)
   if args.splits is not None:
     config.ingest.split_percentages = _parse_splits(args.splits)
   for assignment in args.gate or ():
@@ -176,7 +192,7 @@ def _native_logs_to(path: str):
 
 def _run(args) -> int:
   config = build_config(args)
-  image_checks.check_data_root(config.data_root)
+  ingest_walk.check_data_root(config.data_root, config.task)
   _quiet_logs(args.verbose)
   log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Running the {config.task} pipeline on {config.data_root} "
@@ -190,8 +206,17 @@ def _run(args) -> int:
                    indent=2))
   if "accuracy" in metrics:
     print(f"Eval accuracy: {metrics['accuracy']:.4f}"
-          + (f" (baseline {metrics['baseline_accuracy']:.4f})"
+          + (f" (last blessed model {metrics['baseline_accuracy']:.4f})"
              if "baseline_accuracy" in metrics else ""))
+  baselines = {k: v for k, v in metrics.get("baselines", {}).items() if v is not None}
+  if baselines:
+    print("Baselines on the same eval split: " + ", ".join(
+        f"{name.replace('_accuracy', '')} {value:.4f}" for name, value in baselines.items()
+        if name.endswith("_accuracy")))
+  if summary.get("embeddings"):
+    coverage = summary["embeddings"]
+    print(f"Pretrained embeddings cover {coverage.get('hits')} of "
+          f"{coverage.get('hits', 0) + coverage.get('misses', 0)} vocabulary tokens")
   if metrics.get("per_class"):
     print("Eval recall per class: " + ", ".join(
         f"{name} {recall:.3f}" for name, recall in metrics["per_class"].items()))
@@ -203,7 +228,7 @@ def _run(args) -> int:
   else:
     recall = config.evaluation.min_class_recall
     print(f"The model was not blessed (eval accuracy below {config.evaluation.min_accuracy}, "
-          "worse than the last blessed model"
+          "not above the majority-class baseline, worse than the last blessed model"
           + (f", or a class's recall below {recall}" if recall is not None else "")
           + "); nothing was pushed.")
   print(f"Summary: {config.last_run_path}")

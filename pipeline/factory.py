@@ -1,4 +1,7 @@
-"""Builds the TFX pipeline from a PipelineConfig (the one place components are wired)."""
+"""Builds the TFX pipeline from a PipelineConfig (the one place components are wired).
+
+One pipeline for every task; pipeline/tasks.py says what differs (ExampleGen, schema,
+augmentation step, Trainer module, config sections)."""
 
 import dataclasses
 import os
@@ -9,14 +12,11 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.data_gate.component import DataGate
-from components.image_augmentation.component import ImageAugmentation
-from components.image_example_gen.component import ImageExampleGen
-from trainer import export
+from pipeline import tasks
+from trainer.common import export, metrics
 
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "schemas")
-IMAGE_TRAINER_RUN_FN = "trainer.image_trainer.run_fn"
-IMAGE_TUNER_FN = "trainer.image_tuner.tuner_fn"
 RESOLVER_ID = "latest_blessed_model_resolver"
 
 
@@ -53,22 +53,31 @@ def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
           tfma.MetricConfig(class_name="ExampleCount"),
           tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
                             per_slice_thresholds=thresholds),
+          tfma.MetricConfig(
+              class_name="MajorityMargin", module=metrics.__name__,
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={"value": 1e-9})))]),
       ])])
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
-  """ImageExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
-  ImageAugmentation -> [Tuner] -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
+  """<Task>ExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
+  [augmentation] -> [Tuner] -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
   config.validate()
-  example_gen = ImageExampleGen(
+  task = tasks.get_task(config.task)
+  example_gen = task.example_gen_class()(
       input_base=os.path.abspath(config.data_root),
-      ingest_config=pipeline_config.to_json(config.ingest))
+      ingest_config=pipeline_config.to_json(config.ingest),
+      task_config=(pipeline_config.to_json(getattr(config, task.ingest_section))
+                   if task.ingest_section else None))
   schema_gen = tfx.components.ImportSchemaGen(
-      schema_file=os.path.join(SCHEMA_DIR, "image_schema.pbtxt"))
+      schema_file=os.path.join(SCHEMA_DIR, task.schema_file))
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-      # Image format and size histograms, which the schema's image_domain checks.
-      stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=True))
+      # Image format and size histograms, which the image schema's image_domain checks.
+      stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=task.semantic_stats))
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
   data_gate = DataGate(
@@ -76,33 +85,38 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       anomalies=example_validator.outputs["anomalies"],
       gate_config=pipeline_config.to_json(config.gates),
       history_dir=config.gate_history_dir)
-  augmentation = ImageAugmentation(
-      examples=example_gen.outputs["examples"],
-      augmentation_config=pipeline_config.to_json(config.augmentation))
-  # Nothing is augmented or trained until every data gate has passed.
-  augmentation.add_upstream_node(data_gate)
-  trainer_config = dataclasses.replace(
-      config.trainer, feature_cache_dir=(config.feature_cache_dir
-                                         if config.trainer.feature_cache_dir is None
-                                         else config.trainer.feature_cache_dir))
+  training_examples = example_gen.outputs["examples"]
+  augmentation = []
+  if task.augmentation:
+    from components.image_augmentation.component import ImageAugmentation  # pylint: disable=import-outside-toplevel
+    augmentation = [ImageAugmentation(
+        examples=example_gen.outputs["examples"],
+        augmentation_config=pipeline_config.to_json(config.augmentation))]
+    training_examples = augmentation[0].outputs["augmented_examples"]
+
+  def with_cache_dir(name, section):
+    if name == "trainer" and section.feature_cache_dir is None:
+      return dataclasses.replace(section, feature_cache_dir=config.feature_cache_dir)
+    return section
+
   training_inputs = dict(
-      examples=augmentation.outputs["augmented_examples"],
+      examples=training_examples,
       schema=schema_gen.outputs["schema"],
       # Callbacks, checkpoint choice and tuning see `validation`; `eval` is the Evaluator's.
       train_args=tfx.proto.TrainArgs(splits=["train"]),
       eval_args=tfx.proto.EvalArgs(splits=["validation"]))
-  custom_config = {"trainer": dataclasses.asdict(trainer_config),
-                   "augmentation": dataclasses.asdict(config.augmentation),
-                   "ingest": dataclasses.asdict(config.ingest),
-                   "tuning": dataclasses.asdict(config.tuning)}
+  custom_config = tasks.custom_config(task, config, with_cache_dir)
   tuning = []
-  if config.tuning.enabled:
-    tuning = [tfx.components.Tuner(tuner_fn=IMAGE_TUNER_FN, custom_config=custom_config,
+  if config.tuning.enabled and task.tuner_fn:
+    tuning = [tfx.components.Tuner(tuner_fn=task.tuner_fn, custom_config=custom_config,
                                    **training_inputs)]
   trainer = tfx.components.Trainer(
-      run_fn=IMAGE_TRAINER_RUN_FN, custom_config=custom_config,
+      run_fn=task.run_fn, custom_config=custom_config,
       hyperparameters=tuning[0].outputs["best_hyperparameters"] if tuning else None,
       **training_inputs)
+  # Nothing is augmented, tuned or trained until every data gate has passed.
+  for node in augmentation or [*tuning, trainer]:
+    node.add_upstream_node(data_gate)
   model_resolver = tfx.dsl.Resolver(
       strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
       model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -124,7 +138,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
-                  augmentation, *tuning, trainer, model_resolver, evaluator, pusher],
+                  *augmentation, *tuning, trainer, model_resolver, evaluator, pusher],
       enable_cache=config.enable_cache,
       metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
           config.metadata_path),

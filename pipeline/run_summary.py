@@ -1,9 +1,11 @@
 """Reads what a pipeline run did from MLMD and writes `<work-dir>/last_run.json` (contract).
 
 {"task", "span", "run_id", "blessed", "pushed_model", "model", "baseline_model",
- "metrics": {"accuracy", "example_count", "baseline_accuracy",
+ "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
-             "baseline_per_class": {...}},
+             "baseline_per_class": {...},
+             "baselines": {"majority_accuracy", ...} (what the Trainer measured on the
+                          same eval split: text adds "tfidf_logreg_accuracy")},
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
             "per_split": {"train", "validation", "eval"}, "report", "cached"},
  "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
@@ -12,6 +14,7 @@
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
  "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
+ "embeddings": {"path", "hits", "misses", "coverage", ...} when text used pretrained vectors,
  "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
 """
 
@@ -24,8 +27,8 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import pipeline_config
-from pipeline import factory
-from components.image_example_gen import ingest_report
+from pipeline import factory, tasks
+from components.ingest import report as ingest_report
 
 _STATES = metadata_store_pb2.Execution.State
 
@@ -83,7 +86,8 @@ def _custom(artifact, name, default=None):
 def _metrics(evaluation_uri: str) -> Dict[str, float]:
   """Overall-slice accuracy and example count of the candidate (and baseline) model, and
   per class the accuracy of its `label_name` slice, which is that class's recall."""
-  names = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count"}
+  names = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count",
+           "majority_margin": "majority_margin"}
   metrics = {}
   for per_slice in tfma.load_metrics(evaluation_uri):
     slice_keys = per_slice.slice_key.single_slice_keys
@@ -110,14 +114,14 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
   return metrics
 
 
-# last_run.json "artifacts" key -> (node id, output key).
+# last_run.json "artifacts" key -> (node id, output key); None: the task's own node.
 _ARTIFACTS = {
-    "examples": ("ImageExampleGen", "examples"),
-    "ingest_report": ("ImageExampleGen", "ingest_report"),
+    "examples": (None, "examples"),
+    "ingest_report": (None, "ingest_report"),
     "statistics": ("StatisticsGen", "statistics"),
     "anomalies": ("ExampleValidator", "anomalies"),
     "gates": ("DataGate", "gate_result"),
-    "augmented_examples": ("ImageAugmentation", "augmented_examples"),
+    "augmented_examples": (None, "augmented_examples"),
     "model": ("Trainer", "model"),
     "model_run": ("Trainer", "model_run"),
     "evaluation": ("Evaluator", "evaluation"),
@@ -137,17 +141,21 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
              "pushed_model": None, "model": None, "baseline_model": None, "metrics": {},
              "ingest": {}, "executions": {n: run.state(n) for n in sorted(run.executions)}}
 
+  task = tasks.get_task(config.task)
+  task_nodes = {"examples": task.example_gen_id, "ingest_report": task.example_gen_id,
+                "augmented_examples": task.augmentation}
   summary["artifacts"] = {}
   for name, (node_id, key) in _ARTIFACTS.items():
-    found = run.artifacts(node_id, key)
+    found = run.artifacts(node_id or task_nodes[name], key) if (
+        node_id or task_nodes[name]) else []
     if found:
       summary["artifacts"][name] = found[0].uri
-  reports = run.artifacts("ImageExampleGen", "ingest_report")
+  reports = run.artifacts(task.example_gen_id, "ingest_report")
   if reports:
     report = ingest_report.read_report(reports[0].uri)
     summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
                          "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
-                         "cached": run.state("ImageExampleGen") == "CACHED"}
+                         "cached": run.state(task.example_gen_id) == "CACHED"}
   gate_results = run.artifacts("DataGate", "gate_result")
   if gate_results:
     summary["gates"] = os.path.join(gate_results[0].uri, "gates.json")
@@ -161,11 +169,13 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
                           for name in sorted(os.listdir(folder))} if os.path.isdir(
                               folder) else {}
     summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
-    cache_stats = os.path.join(model_runs[0].uri, "feature_cache.json")
-    if os.path.isfile(cache_stats):
-      with open(cache_stats) as f:
-        summary["feature_cache"] = json.load(f)
-  augmented = run.artifacts("ImageAugmentation", "augmented_examples")
+    for key, name in (("feature_cache", "feature_cache.json"),
+                      ("embeddings", "embeddings.json"), ("baselines", "baselines.json")):
+      path = os.path.join(model_runs[0].uri, name)
+      if os.path.isfile(path):
+        with open(path) as f:
+          summary[key] = json.load(f)
+  augmented = run.artifacts(task.augmentation, "augmented_examples") if task.augmentation else []
   if augmented:
     preview = os.path.join(augmented[0].uri, "augmentation_preview.png")
     if os.path.isfile(preview):
@@ -178,6 +188,11 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   if evaluations:
     summary["metrics"] = _metrics(evaluations[0].uri)
     summary["evaluation"] = evaluations[0].uri
+  trainer_baselines = summary.pop("baselines", None) or {}
+  if summary["metrics"] or trainer_baselines:
+    summary["metrics"]["baselines"] = {
+        **({"majority_accuracy": majority_accuracy(report)} if reports else {}),
+        **trainer_baselines}
   blessings = run.artifacts("Evaluator", "blessing")
   if blessings:
     summary["blessed"] = bool(_custom(blessings[0], "blessed", 0))
@@ -185,6 +200,17 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   if pushed and _custom(pushed[0], "pushed", 0):
     summary["pushed_model"] = _custom(pushed[0], "pushed_destination")
   return summary
+
+
+def majority_accuracy(report: dict) -> Optional[float]:
+  """Accuracy on the eval split of always predicting the most frequent train class."""
+  per_class_split = report.get("per_class_split", {})
+  train = {c: splits.get("train", 0) for c, splits in per_class_split.items()}
+  eval_total = sum(splits.get("eval", 0) for splits in per_class_split.values())
+  if not train or not eval_total:
+    return None
+  majority = max(sorted(train), key=lambda c: train[c])
+  return per_class_split[majority].get("eval", 0) / eval_total
 
 
 def write(summary: dict, path: str) -> None:

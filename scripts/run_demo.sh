@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# The main job: set up .venv/, write the digits demo data, run the image pipeline end to end.
-# Usage: scripts/run_demo.sh [extra 'python -m pipeline run' flags]
+# The main job: set up .venv/, write the demo data, run the pipeline end to end.
+# Usage: scripts/run_demo.sh [--task image|text] [extra 'python -m pipeline run' flags]
+#   image (default): scikit-learn's digits, small convnet from scratch (pipeline/demo_config.py)
+#   text: the BBC News corpus, TF-IDF bigrams + dense head (pipeline/text_demo_config.py)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-./scripts/setup_env.sh
-if [ ! -d demo_data/digits ]; then
-  .venv/bin/python -m pipeline demo-data --task image --output demo_data/digits
+task=image
+if [ "${1:-}" = "--task" ]; then
+  task="${2:?--task needs image or text}"; shift 2
 fi
-exec .venv/bin/python -m pipeline run --data-root demo_data/digits --work-dir work/digits \
-  --config pipeline/demo_config.py "$@"
+./scripts/setup_env.sh
+case "$task" in
+  image) data=demo_data/digits; work=work/digits; config=pipeline/demo_config.py ;;
+  text) data=demo_data/bbc_news; work=work/bbc_news; config=pipeline/text_demo_config.py ;;
+  *) echo "error: --task must be image or text. Received: --task $task" >&2; exit 2 ;;
+esac
+if [ ! -d "$data" ]; then
+  .venv/bin/python -m pipeline demo-data --task "$task" --output "$data"
+fi
+exec .venv/bin/python -m pipeline run --task "$task" --data-root "$data" --work-dir "$work" \
+  --config "$config" "$@"
