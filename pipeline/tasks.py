@@ -60,7 +60,7 @@ TASKS = {
         augmentation=None,
         semantic_stats=False,
         ingest_section="text_ingest",
-        trainer_sections=("text_trainer",),
+        trainer_sections=("text_trainer", "text_ingest"),
         noun="documents"),
 }
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import pipeline_config
 from pipeline import cli
 from tests import image_factory
 
@@ -95,3 +96,49 @@ def test_bad_configuration_exits_2_before_anything_runs(tmp_path, flags, message
   assert message in result.stderr
   assert len(result.stderr.strip().splitlines()) == 1
   assert not (tmp_path / "w").exists()   # nothing ran: no MLMD store, no pipeline root
+
+
+def test_text_flags_reach_the_text_sections(tmp_path):
+  args = cli._parser().parse_args([
+      "run", "--task", "text", "--data-root", str(tmp_path), "--work-dir", str(tmp_path / "w"),
+      "--text-model", "gru", "--batch-size", "16", "--fallback-encoding", "cp1252",
+      "--max-chars", "5000", "--on-too-long", "reject", "--seed", "7",
+      "--gate", "min_tokens_per_document=5"])
+  config = cli.build_config(args)
+  assert config.task == "text"
+  assert (config.text_trainer.model, config.text_trainer.batch_size) == ("gru", 16)
+  assert config.text_trainer.seed == 7 and config.trainer.seed == 42   # image untouched
+  assert config.text_ingest == pipeline_config.TextIngestConfig(
+      fallback_encoding="cp1252", max_chars=5000, on_too_long="reject")
+  assert config.gates.min_tokens_per_document == 5
+
+
+def test_text_demo_config_sets_the_task(tmp_path):
+  args = cli._parser().parse_args([
+      "run", "--data-root", str(tmp_path), "--work-dir", str(tmp_path / "w"),
+      "--config", os.path.join(REPO, "pipeline", "text_demo_config.py")])
+  assert cli.build_config(args).task == "text"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--text-model", "transformer"], "Unknown text model"),
+    (["--fallback-encoding", "klingon"], "Unknown fallback_encoding"),
+    (["--text-model", "bow", "--embeddings", "glove.txt"], "need a sequence model"),
+])
+def test_bad_text_options_exit_2_before_any_work(tmp_path, flags, message):
+  (tmp_path / "data" / "a").mkdir(parents=True)
+  result = run_cli("run", "--task", "text", "--data-root", str(tmp_path / "data"),
+                   "--work-dir", str(tmp_path / "w"), *flags)
+  assert result.returncode == 2 and message in result.stderr
+  assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+
+
+def test_text_demo_data_is_a_real_corpus(tmp_path):
+  result = run_cli("demo-data", "--task", "text", "--output", str(tmp_path / "bbc"))
+  assert result.returncode == 0, result.stderr
+  topics = sorted(os.listdir(tmp_path / "bbc"))
+  assert topics == ["business", "entertainment", "politics", "sports", "tech"]
+  counts = {t: len(os.listdir(tmp_path / "bbc" / t)) for t in topics}
+  assert sum(counts.values()) == 2225 and min(counts.values()) > 350
+  with open(tmp_path / "bbc" / "business" / "001.txt", encoding="utf-8") as f:
+    assert len(f.read().split()) > 50

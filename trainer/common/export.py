@@ -21,9 +21,12 @@ def export_classifier(model: keras.Model, label_names: List[str], export_dir: st
                       input_name: str, example_key: str,
                       preprocess: Callable[[tf.Tensor], tf.Tensor] = lambda x: x) -> None:
   """Saves `model` with both signatures. `preprocess` maps the client's 1-D string batch to
-  the model's input (image decoding); a model whose first layer takes strings (text) needs
-  none."""
+  the model's input: image decoding, or for text what ingestion did to the documents (the
+  model's own first layer vectorises strings). A tf.Module preprocess (one that owns lookup
+  tables) is attached to the model so that the SavedModel carries its resources."""
   labels = tf.constant(label_names)
+  if isinstance(preprocess, tf.Module):
+    model.serving_preprocess = preprocess
 
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=input_name)])
   def serve_raw(raw):

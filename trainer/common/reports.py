@@ -81,7 +81,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, names: List[str]
   ax.set_yticks(range(k), [f"{n} R={r:.2f}" for n, r in zip(names, recall)], fontsize=7)
   ax.set_xlabel("predicted (P: precision)")
   ax.set_ylabel("true (R: recall)")
-  ax.set_title(f"eval accuracy {np.trace(matrix) / max(matrix.sum(), 1):.3f}")
+  ax.set_title(f"accuracy {np.trace(matrix) / max(matrix.sum(), 1):.3f}")
   fig.tight_layout()
   fig.savefig(path, dpi=90)
   plt.close(fig)
