@@ -212,7 +212,7 @@ def _run(args) -> int:
   if baselines:
     print("Baselines on the same eval split: " + ", ".join(
         f"{name.replace('_accuracy', '')} {value:.4f}" for name, value in baselines.items()
-        if name.endswith("_accuracy")))
+        if name.endswith("_accuracy") and name != "model_eval_accuracy"))
   if summary.get("embeddings"):
     coverage = summary["embeddings"]
     print(f"Pretrained embeddings cover {coverage.get('hits')} of "
@@ -227,7 +227,8 @@ def _run(args) -> int:
     print(f"Pushed model: {summary['pushed_model']}")
   else:
     recall = config.evaluation.min_class_recall
-    print(f"The model was not blessed (eval accuracy below {config.evaluation.min_accuracy}, "
+    print("The model was not blessed (eval accuracy below "
+          f"{config.evaluation.min_accuracy_for(config.task)}, "
           "not above the majority-class baseline, worse than the last blessed model"
           + (f", or a class's recall below {recall}" if recall is not None else "")
           + "); nothing was pushed.")

@@ -23,7 +23,7 @@ RESOLVER_ID = "latest_blessed_model_resolver"
 PER_CLASS_FEATURE = "label_name"
 
 
-def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
+def eval_config(config: pipeline_config.EvalConfig, task: str = "image") -> tfma.EvalConfig:
   """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline, on the
   whole eval split; accuracy per `label_name` slice, which is each class's recall, with an
   optional `min_class_recall` lower bound.
@@ -36,7 +36,7 @@ def eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
       slicing_specs=[overall],
       threshold=tfma.MetricThreshold(
           value_threshold=tfma.GenericValueThreshold(
-              lower_bound={"value": config.min_accuracy}),
+              lower_bound={"value": config.min_accuracy_for(task)}),
           change_threshold=tfma.GenericChangeThreshold(
               direction=tfma.MetricDirection.HIGHER_IS_BETTER,
               absolute={"value": -config.max_accuracy_drop - 1e-10})))]
@@ -127,7 +127,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       model=trainer.outputs["model"],
       baseline_model=model_resolver.outputs["model"],
       example_splits=["eval"],
-      eval_config=eval_config(config.evaluation))
+      eval_config=eval_config(config.evaluation, config.task))
   pusher = tfx.components.Pusher(
       model=trainer.outputs["model"],
       model_blessing=evaluator.outputs["blessing"],
