@@ -73,6 +73,36 @@ class IngestConfig:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
 
 
+@dataclass
+class FitConfig:
+  """What every task's training shares (trainer/common/hygiene.py): batches, the head, the
+  callbacks (EarlyStopping and ReduceLROnPlateau watch `monitor` on the validation split;
+  ModelCheckpoint keeps the best weights by it) and class weights."""
+  batch_size: int = 32
+  dense_units: int = 256
+  dropout: float = 0.5
+  seed: int = 42
+  monitor: str = "val_loss"
+  early_stopping_patience: int = 5
+  reduce_lr_patience: int = 3
+  reduce_lr_factor: float = 0.1
+  # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
+  class_weights: str = "auto"
+
+  def validate_fit(self):
+    for name in ("batch_size", "dense_units"):
+      if getattr(self, name) < 1:
+        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+    if self.monitor not in ("val_loss", "val_accuracy"):
+      raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
+                         f"Received: monitor={self.monitor!r}")
+    if self.class_weights not in ("auto", "balanced", "none"):
+      raise ToolkitError("class_weights must be auto, balanced or none. "
+                         f"Received: class_weights={self.class_weights!r}")
+    if not 0.0 <= self.dropout < 1.0:
+      raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
+
+
 TEXT_MODELS = ("bow", "conv1d", "lstm", "bilstm", "gru")
 # EvalConfig.min_accuracy when it is None, per task.
 MIN_ACCURACY = {"image": 0.6, "text": 0.0, "timeseries": 0.0}
@@ -112,7 +142,7 @@ class TextIngestConfig:
 
 
 @dataclass
-class TextTrainerConfig:
+class TextTrainerConfig(FitConfig):
   """Chollet's text recipes (ch. 11): a TextVectorization adapted on the train split only,
   then a bag-of-n-grams model (the strong baseline) or a sequence model on embeddings."""
   model: str = "bow"                # bow | conv1d | lstm | bilstm | gru
@@ -129,19 +159,13 @@ class TextTrainerConfig:
   # Embedding: frozen in phase 1, unfrozen at fine_tune_learning_rate in phase 2 when
   # fine_tune_epochs > 0. None learns the embedding from scratch.
   embeddings: Optional[str] = None
-  batch_size: int = 32
   epochs: int = 20
   learning_rate: float = 1e-3
   fine_tune_epochs: int = 0
   fine_tune_learning_rate: float = 1e-4
   dense_units: int = 64
-  dropout: float = 0.5
-  seed: int = 42
-  monitor: str = "val_loss"
   early_stopping_patience: int = 3
   reduce_lr_patience: int = 2
-  reduce_lr_factor: float = 0.1
-  class_weights: str = "auto"
   # Documents listed in the "most confidently wrong" report.
   wrong_examples: int = 20
 
@@ -152,8 +176,8 @@ class TextTrainerConfig:
     if self.bow_output_mode not in ("multi_hot", "count", "tf_idf"):
       raise ToolkitError("bow_output_mode must be multi_hot, count or tf_idf. "
                          f"Received: bow_output_mode={self.bow_output_mode!r}")
-    for name in ("max_tokens", "ngrams", "sequence_length", "embedding_dim", "batch_size",
-                 "epochs", "dense_units"):
+    self.validate_fit()
+    for name in ("max_tokens", "ngrams", "sequence_length", "embedding_dim", "epochs"):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
     if self.max_tokens < 3:
@@ -164,14 +188,6 @@ class TextTrainerConfig:
     for name in ("learning_rate", "fine_tune_learning_rate"):
       if not 0 < getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
-    if not 0.0 <= self.dropout < 1.0:
-      raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
-    if self.monitor not in ("val_loss", "val_accuracy"):
-      raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
-                         f"Received: monitor={self.monitor!r}")
-    if self.class_weights not in ("auto", "balanced", "none"):
-      raise ToolkitError("class_weights must be auto, balanced or none. "
-                         f"Received: class_weights={self.class_weights!r}")
     if self.embeddings is not None and self.model == "bow":
       raise ToolkitError("Pretrained embeddings need a sequence model (conv1d, lstm, bilstm "
                          "or gru); bow has no Embedding layer. Received: model='bow'")
@@ -246,13 +262,12 @@ class AugmentationConfig:
 
 
 @dataclass
-class TrainerConfig:
+class TrainerConfig(FitConfig):
   """The transfer-learning recipe: frozen base + head, then fine-tune the top blocks."""
   backbone: str = "vgg16"
   # 'imagenet', 'none', or a path (local or gs://) to a weights file for the base.
   weights: str = "imagenet"
   image_size: int = 150
-  batch_size: int = 32
   head_epochs: int = 10
   fine_tune_epochs: int = 10
   head_learning_rate: float = 1e-3
@@ -260,22 +275,12 @@ class TrainerConfig:
   # Number of top conv blocks unfrozen in phase 2; None means the backbone's default
   # (VGG16: block5; Xception: block13 and block14). 0 skips fine-tuning.
   fine_tune_blocks: Optional[int] = None
-  dense_units: int = 256
-  dropout: float = 0.5
-  seed: int = 42
-  # Callbacks: EarlyStopping and ReduceLROnPlateau watch `monitor`; ModelCheckpoint keeps the
-  # best weights by it. TensorBoard logs go to the Trainer's model_run directory.
-  monitor: str = "val_loss"
-  early_stopping_patience: int = 5
-  reduce_lr_patience: int = 3
-  reduce_lr_factor: float = 0.1
-  # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
-  class_weights: str = "auto"
   # Where phase 1 caches the frozen base's features (any tf.io.gfile path); None: the
   # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
   feature_cache_dir: Optional[str] = None
 
   def validate(self):
+    self.validate_fit()
     if self.backbone not in BACKBONES:
       raise ToolkitError(
           f"Unknown backbone. Choose one of {', '.join(BACKBONES)}. "
@@ -292,9 +297,6 @@ class TrainerConfig:
           f"be between 0 and {blocks}"
           + (" (it is trained from scratch in one phase)" if not blocks else "")
           + f". Received: fine_tune_blocks={self.fine_tune_blocks}")
-    if self.monitor not in ("val_loss", "val_accuracy"):
-      raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
-                         f"Received: monitor={self.monitor!r}")
     if self.backbone == "small_convnet" and self.weights not in ("none", "imagenet"):
       raise ToolkitError(
           "small_convnet is trained from scratch and takes no weights file. "
@@ -302,17 +304,12 @@ class TrainerConfig:
     for name in ("head_learning_rate", "fine_tune_learning_rate"):
       if not 0 < getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
-    for name in ("batch_size", "head_epochs", "dense_units"):
+    for name in ("head_epochs",):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
     if self.fine_tune_epochs < 0:
       raise ToolkitError(
           f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
-    if self.class_weights not in ("auto", "balanced", "none"):
-      raise ToolkitError("class_weights must be auto, balanced or none. "
-                         f"Received: class_weights={self.class_weights!r}")
-    if not 0.0 <= self.dropout < 1.0:
-      raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
 
 
 @dataclass

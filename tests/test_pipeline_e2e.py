@@ -14,25 +14,12 @@ import pytest
 from pipeline import demo_data, local_runner
 from pipeline_config import load_config
 from tests import image_factory
+from tests.serving_client import eval_split_files, serve_in_a_plain_tensorflow_process
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-SERVE_SCRIPT = r"""
-import os, sys, json
-import tensorflow as tf   # a plain TensorFlow process: no toolkit code, no tf_keras switch
-model = tf.saved_model.load(sys.argv[1])
-with open(sys.argv[2]) as f:
-  paths, labels = zip(*json.load(f))
-correct = 0
-for start in range(0, len(paths), 256):
-  batch = [open(p, "rb").read() for p in paths[start:start + 256]]
-  out = model.signatures["serving_default"](images=tf.constant(batch))
-  predicted = [l.decode() for l in out["label"].numpy()]
-  correct += sum(p == t for p, t in zip(predicted, labels[start:start + 256]))
-print(json.dumps({"accuracy": correct / len(paths), "n": len(paths)}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +40,6 @@ def demo_config(digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def first_run(demo_config):
   return local_runner.run(demo_config)
-
-
-def eval_split_files(summary, root):
-  """(path, class) of every file whose content the Evaluator judged: the eval split."""
-  with open(summary["ingest"]["report"]) as f:
-    rows = json.load(f)["files"]
-  return [(os.path.join(root, r["path"]), r["class"]) for r in rows
-          if r["split"] == "eval" and r["outcome"] in ("ingested", "normalised")]
-
-
-def serve_in_a_plain_tensorflow_process(model_dir, files, tmp_path):
-  listing = tmp_path / "eval_files.json"
-  listing.write_text(json.dumps(files))
-  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-  result = subprocess.run([sys.executable, "-c", SERVE_SCRIPT, model_dir, str(listing)],
-                          capture_output=True, text=True, env=env, cwd="/", check=True)
-  return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_run,

@@ -4,43 +4,18 @@ model served raw strings in a TensorFlow-only process."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from pipeline import demo_data, local_runner
 from pipeline_config import load_config
 from tests import text_factory
+from tests.serving_client import eval_split_files, serve_in_a_plain_tensorflow_process
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# A client: reads its documents as text (whatever their encoding) and sends raw strings.
-SERVE_SCRIPT = r"""
-import codecs, json, sys
-import tensorflow as tf   # a plain TensorFlow process: no toolkit code, no tf_keras switch
-model = tf.saved_model.load(sys.argv[1])
-with open(sys.argv[2]) as f:
-  paths, labels = zip(*json.load(f))
-
-def read(path):
-  data = open(path, "rb").read()
-  for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
-    if data.startswith(bom):
-      return data.decode(codec)
-  return data.decode("utf-8")
-
-correct = 0
-for start in range(0, len(paths), 128):
-  batch = [read(p) for p in paths[start:start + 128]]
-  out = model.signatures["serving_default"](text=tf.constant(batch))
-  predicted = [l.decode() for l in out["label"].numpy()]
-  correct += sum(p == t for p, t in zip(predicted, labels[start:start + 128]))
-print(json.dumps({"accuracy": correct / len(paths), "n": len(paths)}))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +69,10 @@ def test_text_run_blesses_a_model_as_good_as_tfidf_that_serves_raw_strings(
   assert sum(ingest["per_split"].values()) == ingest["ingested"] + ingest["normalised"]
 
   # What a client sees: the eval-split files as raw strings in a TensorFlow-only process.
-  eval_files = [(os.path.join(corpus, r["path"]), r["class"]) for r in report["files"]
-                if r["split"] == "eval" and r["outcome"] in ("ingested", "normalised")]
+  eval_files = eval_split_files(first_run, corpus)
   assert len(eval_files) == metrics["example_count"]
-  listing = tmp_path / "eval_files.json"
-  listing.write_text(json.dumps(eval_files))
-  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-  result = subprocess.run(
-      [sys.executable, "-c", SERVE_SCRIPT, first_run["pushed_model"], str(listing)],
-      capture_output=True, text=True, env=env, cwd="/", check=True)
-  served = json.loads(result.stdout.strip().splitlines()[-1])
+  served = serve_in_a_plain_tensorflow_process(first_run["pushed_model"], eval_files,
+                                               tmp_path, input_name="text")
   assert served["n"] == len(eval_files)
   assert abs(served["accuracy"] - metrics["accuracy"]) <= 0.02
 

@@ -134,14 +134,9 @@ def write_reports(model: keras.Model, feature_layer: str, history: dict,
   folder = reports.reports_dir(model_run_dir)
   images, labels, probabilities = image_reports.predict(model, validation_data)
   written = {
-      "training_curves": reports.training_curves(
-          history, os.path.join(folder, "training_curves.png")),
-      "confusion_matrix": reports.confusion_matrix(
-          labels, probabilities.argmax(axis=1), label_names,
-          os.path.join(folder, "confusion_matrix.png")),
+      **reports.classifier_reports(model, history, labels, probabilities, label_names, folder),
       "grad_cam": image_reports.grad_cam(model, feature_layer, images, labels, probabilities,
-                                   label_names, os.path.join(folder, "grad_cam.png")),
-      "model_plot": reports.model_plot(model, os.path.join(folder, "model.png")),
+                                         label_names, os.path.join(folder, "grad_cam.png")),
   }
   print(f"[Trainer] reports written to {folder}", flush=True)
   return written

@@ -162,12 +162,7 @@ def write_reports(model: keras.Model, history: dict, validation_data, eval_docs,
   folder = reports.reports_dir(model_run_dir)
   labels, probabilities = reports.predict_labels(model, validation_data)
   written = {
-      "training_curves": reports.training_curves(
-          history, os.path.join(folder, "training_curves.png")),
-      "confusion_matrix": reports.confusion_matrix(
-          labels, probabilities.argmax(axis=1), label_names,
-          os.path.join(folder, "confusion_matrix.png")),
-      "model_plot": reports.model_plot(model, os.path.join(folder, "model.png")),
+      **reports.classifier_reports(model, history, labels, probabilities, label_names, folder),
       "confidently_wrong": wrong_examples.confidently_wrong(
           eval_docs, eval_probabilities, label_names, wrong_count,
           os.path.join(folder, "confidently_wrong.md")),

@@ -17,6 +17,7 @@ duplicate.
 import codecs
 import dataclasses
 import hashlib
+import re
 import unicodedata
 from typing import List, NamedTuple, Optional
 
@@ -29,8 +30,9 @@ from components.ingest.task import IngestTask
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
          (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))
-# Control characters that ordinary text has.
-_TEXT_CONTROLS = frozenset("\t\n\r\f\v")
+# Unicode category Cc (U+0000-U+001F, U+007F-U+009F) less the ones ordinary text has
+# (tab, newline, vertical tab, form feed, carriage return).
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 @dataclasses.dataclass
@@ -81,7 +83,7 @@ def decode_text(record: TextRecord, data: bytes, options: TextOptions) -> TextRe
   record.encoding = encoding
   if "\0" in text:
     return reject(record, "binary: contains NUL characters")
-  controls = sum(1 for c in text if unicodedata.category(c) == "Cc" and c not in _TEXT_CONTROLS)
+  controls = len(_CONTROLS.findall(text))
   if text and controls / len(text) > options.max_control_fraction:
     return reject(record, f"binary: {controls} of {len(text)} characters are control "
                   f"characters (limit {options.max_control_fraction:.0%})")

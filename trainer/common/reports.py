@@ -108,3 +108,15 @@ def model_plot(model: keras.Model, path: str) -> str:
   with open(path, "wb") as f:
     f.write(buffer.getvalue())
   return path
+
+
+def classifier_reports(model: keras.Model, history: Dict[str, dict], labels: np.ndarray,
+                       probabilities: np.ndarray, names: List[str], folder: str) -> dict:
+  """The reports every classifier writes: training curves, the confusion matrix of
+  (labels, probabilities) on the validation split, and the model plot."""
+  return {
+      "training_curves": training_curves(history, os.path.join(folder, "training_curves.png")),
+      "confusion_matrix": confusion_matrix(labels, probabilities.argmax(axis=1), names,
+                                           os.path.join(folder, "confusion_matrix.png")),
+      "model_plot": model_plot(model, os.path.join(folder, "model.png")),
+  }
