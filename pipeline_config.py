@@ -409,6 +409,9 @@ class PipelineConfig:
       self.augmentation.validate()
       self.trainer.validate()
     else:
+      if self.tuning.enabled:
+        raise ToolkitError("Hyperparameter search (--tune) is available for --task image only; "
+                           "for text, set text_trainer fields (--text-model, --ngrams, ...).")
       self.text_ingest.validate()
       self.text_trainer.validate()
 

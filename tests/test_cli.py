@@ -124,6 +124,7 @@ def test_text_demo_config_sets_the_task(tmp_path):
     (["--text-model", "transformer"], "Unknown text model"),
     (["--fallback-encoding", "klingon"], "Unknown fallback_encoding"),
     (["--text-model", "bow", "--embeddings", "glove.txt"], "need a sequence model"),
+    (["--tune"], "--task image only"),
 ])
 def test_bad_text_options_exit_2_before_any_work(tmp_path, flags, message):
   (tmp_path / "data" / "a").mkdir(parents=True)

@@ -201,7 +201,10 @@ def test_gate_flag_lets_expected_label_conflicts_through_quietly(tmp_path):
   assert passed.returncode == 0, passed.stderr[-3000:]
   with open(os.path.join(work, "last_run.json")) as f:
     summary = json.load(f)
-  assert summary["executions"]["DataGate"] == "COMPLETE" and summary["pushed_model"]
+  # Past the gate to the Evaluator (whether a 2-epoch model at 16 px beats the majority class
+  # and is pushed is not this test's business).
+  assert summary["executions"]["DataGate"] == "COMPLETE"
+  assert summary["executions"]["Evaluator"] == "COMPLETE"
   output = passed.stdout + passed.stderr
   assert "FutureWarning" not in output and "DeprecationWarning" not in output
   assert "Eval accuracy" in output and "Eval recall per class: cat" in output
