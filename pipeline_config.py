@@ -30,6 +30,7 @@ BACKBONE_BLOCKS = {"vgg16": 5, "xception": 14, "small_convnet": 0}
 # The three splits (contract): `train` fits, `validation` drives callbacks, checkpoint choice
 # and tuning, `eval` is only for the Evaluator's blessing.
 SPLITS = ("train", "validation", "eval")
+DEFAULT_PIPELINE_NAME = "transfer-learning"
 
 
 @dataclass
@@ -132,13 +133,12 @@ class TextIngestConfig:
       raise ToolkitError("max_control_fraction must be in [0, 1]. "
                          f"Received: max_control_fraction={self.max_control_fraction}")
     if self.fallback_encoding:
-      import codecs  # pylint: disable=import-outside-toplevel
       try:
-        codecs.lookup(self.fallback_encoding)
+        b"a".decode(self.fallback_encoding)     # text encodings only: not hex, base64
       except LookupError:
         raise ToolkitError(
-            f"Unknown fallback_encoding {self.fallback_encoding!r}; use a Python codec name "
-            "such as cp1252 or latin-1.") from None
+            f"Unknown fallback_encoding {self.fallback_encoding!r}; use a Python text "
+            "encoding such as cp1252 or latin-1.") from None
 
 
 @dataclass
@@ -354,7 +354,8 @@ class PipelineConfig:
   data_root: str = ""
   work_dir: str = "work"
   task: str = "image"
-  pipeline_name: str = "transfer-learning"
+  # Image runs keep this name; other tasks append theirs ("transfer-learning-text").
+  pipeline_name: str = DEFAULT_PIPELINE_NAME
   enable_cache: bool = True
   # Passed through to Beam, e.g. ['--direct_num_workers=2',
   # '--direct_running_mode=multi_threading']. Empty means DirectRunner in-process; any value
@@ -387,14 +388,19 @@ class PipelineConfig:
 
   @property
   def gate_history_dir(self) -> str:
-    """Where the data gate keeps the profile of the last accepted data drop."""
-    return os.path.join(os.path.abspath(self.work_dir), "data_gate")
+    """Where the data gate keeps the profile of the last accepted data drop (per task)."""
+    return os.path.join(os.path.abspath(self.work_dir),
+                        "data_gate" if self.task == "image" else f"data_gate_{self.task}")
 
   @property
   def last_run_path(self) -> str:
     return os.path.join(os.path.abspath(self.work_dir), "last_run.json")
 
   def validate(self):
+    if self.pipeline_name == DEFAULT_PIPELINE_NAME and self.task != "image":
+      # One work dir can hold several tasks: each has its own MLMD pipeline context, so the
+      # Evaluator's baseline and the cache never cross tasks.
+      self.pipeline_name = f"{DEFAULT_PIPELINE_NAME}-{self.task}"
     if self.task not in TASKS:
       raise ToolkitError(
           f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")

@@ -12,6 +12,7 @@ from typing import List, Optional
 
 import pipeline_config
 from components.ingest import walk as ingest_walk
+from pipeline import tasks
 
 # The trainer section each task's shared training flags set.
 _TRAINER = {"image": "trainer", "text": "text_trainer"}
@@ -90,10 +91,17 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   config.data_root = os.path.abspath(args.data_root)
   config.work_dir = os.path.abspath(args.work_dir)
   config.task = args.task or config.task
+  foreign = {s for name, task in tasks.TASKS.items() if name != config.task
+             for s in task.own_sections}
   for flag, (section, field, _) in _OVERRIDES.items():
     value = getattr(args, flag)
-    if value is not None:
-      setattr(getattr(config, section or _TRAINER.get(config.task, "trainer")), field, value)
+    if value is None:
+      continue
+    if section in foreign:
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} sets {section}.{field}, which --task {config.task} "
+          "does not read; drop the flag or pick the task it belongs to.")
+    setattr(getattr(config, section or _TRAINER.get(config.task, "trainer")), field, value)
   if args.splits is not None:
     config.ingest.split_percentages = _parse_splits(args.splits)
   for assignment in args.gate or ():

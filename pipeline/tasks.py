@@ -28,7 +28,8 @@ class Task:
   ingest_section: Optional[str]
   # custom_config sections the Trainer (and Tuner) receive.
   trainer_sections: tuple
-  noun: str                         # "images", "documents"
+  # Config sections that only this task reads (a flag setting one fails for another task).
+  own_sections: tuple
 
   @property
   def example_gen_id(self) -> str:
@@ -50,7 +51,7 @@ TASKS = {
         semantic_stats=True,
         ingest_section=None,
         trainer_sections=("trainer", "augmentation", "ingest", "tuning"),
-        noun="images"),
+        own_sections=("trainer", "augmentation")),
     "text": Task(
         name="text",
         example_gen="components.text_example_gen.component.TextExampleGen",
@@ -61,7 +62,7 @@ TASKS = {
         semantic_stats=False,
         ingest_section="text_ingest",
         trainer_sections=("text_trainer", "text_ingest"),
-        noun="documents"),
+        own_sections=("text_trainer", "text_ingest")),
 }
 
 

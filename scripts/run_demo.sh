@@ -2,7 +2,7 @@
 # The main job: set up .venv/, write the demo data, run the pipeline end to end.
 # Usage: scripts/run_demo.sh [--task image|text] [extra 'python -m pipeline run' flags]
 #   image (default): scikit-learn's digits, small convnet from scratch (pipeline/demo_config.py)
-#   text: the BBC News corpus, TF-IDF bigrams + dense head (pipeline/text_demo_config.py)
+#   text: the BBC News corpus, bag of 1-2-grams + dense head (pipeline/text_demo_config.py)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 task=image

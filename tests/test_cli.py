@@ -125,6 +125,7 @@ def test_text_demo_config_sets_the_task(tmp_path):
     (["--fallback-encoding", "klingon"], "Unknown fallback_encoding"),
     (["--text-model", "bow", "--embeddings", "glove.txt"], "need a sequence model"),
     (["--tune"], "--task image only"),
+    (["--backbone", "xception"], "--backbone sets trainer.backbone, which --task text"),
 ])
 def test_bad_text_options_exit_2_before_any_work(tmp_path, flags, message):
   (tmp_path / "data" / "a").mkdir(parents=True)
@@ -143,3 +144,17 @@ def test_text_demo_data_is_a_real_corpus(tmp_path):
   assert sum(counts.values()) == 2225 and min(counts.values()) > 350
   with open(tmp_path / "bbc" / "business" / "001.txt", encoding="utf-8") as f:
     assert len(f.read().split()) > 50
+
+
+def test_each_task_has_its_own_pipeline_and_drift_baseline_in_one_work_dir(tmp_path):
+  image = pipeline_config.PipelineConfig(task="image", work_dir=str(tmp_path))
+  text = pipeline_config.PipelineConfig(task="text", work_dir=str(tmp_path))
+  image.validate()
+  text.validate()
+  text.validate()                      # validating twice does not rename twice
+  assert (image.pipeline_name, text.pipeline_name) == ("transfer-learning",
+                                                       "transfer-learning-text")
+  assert image.gate_history_dir != text.gate_history_dir
+  named = pipeline_config.PipelineConfig(task="text", pipeline_name="news")
+  named.validate()
+  assert named.pipeline_name == "news"

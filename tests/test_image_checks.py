@@ -246,3 +246,20 @@ def test_unreadable_folder_gets_a_row(tmp_path, monkeypatch):
   assert rows["dog/locked"].reason == "unreadable_folder: Permission denied"
   assert rows["dog/locked"].class_name == "dog"
   assert len(walk.candidates) == 4
+
+
+def test_hidden_top_level_folder_is_no_class(tmp_path):
+  from components.data_gate import gates  # pylint: disable=import-outside-toplevel
+  from components.ingest import report as ingest_report  # pylint: disable=import-outside-toplevel
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root), classes=("a", "b"), per_class=12)
+  (root / ".git").mkdir()
+  (root / ".git" / "HEAD").write_text("ref: refs/heads/main")
+  walk = image_checks.walk_data_root(str(root))
+  assert walk.class_names == ["a", "b"]
+  row = next(r.report_row() for r in walk.skipped if r.path == ".git/HEAD")
+  assert row["reason"] == "hidden_file" and row["class"] is None
+  rows = [dict(r.report_row(), outcome="ingested", split="train") for r in walk.candidates]
+  report = ingest_report.build_report(rows + [row], walk.class_names)
+  results = {r.name: r for r in gates.evaluate(report, {}, pipeline_config.GateConfig(), None)}
+  assert results["min_images_per_class"].passed and results["max_class_imbalance"].passed

@@ -73,3 +73,15 @@ def test_config_is_validated():
     pipeline_config.TextIngestConfig(fallback_encoding="no-such-codec").validate()
   with pytest.raises(pipeline_config.ToolkitError, match="on_too_long"):
     dataclasses.replace(pipeline_config.TextIngestConfig(), on_too_long="cut").validate()
+
+
+def test_fallback_must_be_a_text_encoding():
+  with pytest.raises(pipeline_config.ToolkitError, match="text encoding"):
+    pipeline_config.TextIngestConfig(fallback_encoding="hex").validate()
+
+
+def test_truncation_that_leaves_only_whitespace_is_empty_text(tmp_path):
+  path = tmp_path / "indented.txt"
+  path.write_text(" " * 20 + "hello world", encoding="utf-8")
+  record = inspect(str(path), OPTIONS._replace(max_chars=10))
+  assert record.outcome == "rejected" and record.reason.startswith("empty_text")

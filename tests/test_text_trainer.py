@@ -245,6 +245,7 @@ def test_embedding_matrix_counts_coverage_exactly(tmp_path):
     ("cat 1 2 3\ndog 4 5\n", 2, "2 values where the first vector has 3"),
     ("cat 1 2 3\n\ndog 4 x 6\n", 3, "non-numeric value 'x'"),
     ("cat 1 2 3\ndog 4 nan 6\n", 2, "not finite"),
+    ("cat 1 2 3\ndog 4 5 6 7\n", 2, "4 values where the first vector has 3"),
 ])
 def test_malformed_embeddings_name_the_file_and_line(tmp_path, lines, number, problem):
   path = tmp_path / "vectors.txt"
@@ -317,3 +318,32 @@ def test_serving_normalises_a_raw_document_as_ingestion_stored_it():
   for text in ["u\u0308\u0304 \u01d6", "Ωmega ἀρχή", "plain ascii", "\ufeffe\u0301"]:
     expected = unicodedata.normalize("NFC", text.lstrip("\ufeff")).encode("utf-8")
     assert normaliser(tf.constant([text.encode("utf-8")])).numpy()[0] == expected, text
+
+
+def test_serving_nfc_matches_python_on_every_composable_code_point():
+  """Each code point that NFC changes, and its NFD form, normalised in the graph as Python's
+  unicodedata does; left out: the 85 composition exclusions whose NFC is two code points
+  (U+0958 DEVANAGARI QA, Hebrew presentation forms, U+0344), which ingestion would expand."""
+  cases = []
+  for cp in range(0x110000):
+    if 0xD800 <= cp <= 0xDFFF:
+      continue
+    char = chr(cp)
+    nfc, nfd = unicodedata.normalize("NFC", char), unicodedata.normalize("NFD", char)
+    if len(nfc) == 1 and (nfc != char or nfd != char):
+      cases += [char, nfd]
+  assert len(cases) > 26_000
+  served = normalise.IngestionNormaliser()(tf.constant([c.encode("utf-8") for c in cases]))
+  wrong = [c for c, out in zip(cases, served.numpy())
+           if out.decode("utf-8") != unicodedata.normalize("NFC", c)]
+  assert not wrong, [hex(ord(c[0])) for c in wrong[:10]]
+
+
+def test_glove_words_with_spaces_keep_their_vectors(tmp_path):
+  """glove.840B has words with ASCII and no-break spaces; values are read from the right."""
+  path = tmp_path / "vectors.txt"
+  path.write_text("cat 1 2 3\n. . . 4 5 6\nnew\u00a0york 7 8 9\n", encoding="utf-8")
+  matrix, coverage = embeddings.embedding_matrix(str(path), ["", "[UNK]", "cat", ". . .",
+                                                              "new\u00a0york"])
+  np.testing.assert_array_equal(matrix[2:], [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
+  assert coverage["hits"] == 3

@@ -29,7 +29,7 @@ class DataGateSpec(ComponentSpec):
 class DataGate(base_component.BaseComponent):
   """Judges the ingest report, ExampleValidator's anomalies and drift since the last drop.
 
-  Gates (pipeline_config.GateConfig): rejected fraction, images per class, class imbalance,
+  Gates (pipeline_config.GateConfig): rejected fraction, kept files per class, class imbalance,
   label conflicts, TFDV anomalies, label/format/size drift. The stock ExampleValidator only
   records anomalies; this component fails the run, so nothing downstream executes.
 

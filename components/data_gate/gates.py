@@ -87,8 +87,8 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
   rejected = totals["rejected"] - len(conflicts)
   judged = totals["ingested"] + totals["normalised"] + rejected
   rejected_fraction = rejected / judged if judged else 0.0
-  counts = {c: sum(v.get(o, 0) for o in INGESTED_OUTCOMES)
-            for c, v in report["per_class"].items()}
+  counts = {c: sum(report["per_class"].get(c, {}).get(o, 0) for o in INGESTED_OUTCOMES)
+            for c in report["class_names"]}
   smallest = min(counts.values(), default=0)
   largest = max(counts.values(), default=0)
   imbalance = largest / smallest if smallest else float("inf")

@@ -230,7 +230,7 @@ class ImageIngest(IngestTask):
   content is decoded once (read again, so the shuffle carries paths, not pixels)."""
   name = "ImageExampleGen"
   record_type = ImageRecord
-  noun = "images"
+  task = "image"
 
   def decide(self, record: ImageRecord, options) -> ImageRecord:
     expected = record.sha256

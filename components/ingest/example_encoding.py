@@ -1,4 +1,4 @@
-"""Serialises the ingested image records as tf.Example protos without importing TensorFlow.
+"""Serialises ingested records as tf.Example protos without importing TensorFlow.
 
 Beam workers in multi-processing mode import this module; importing TensorFlow there would
 cost each worker seconds before it reads its first file. The wire format is protobuf's:

@@ -61,7 +61,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     examples = artifact_utils.get_single_instance(output_dict[EXAMPLES_KEY])
     report_artifact = artifact_utils.get_single_instance(output_dict[INGEST_REPORT_KEY])
 
-    walk = ingest_walk.check_data_root(root, make_record=task.record_type)
+    walk = ingest_walk.check_data_root(root, task.task, task.record_type)
     labels = {name: i for i, name in enumerate(walk.class_names)}
     splits = list(options.split_percentages.items())
     split_names = [name for name, _ in splits]

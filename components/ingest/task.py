@@ -16,8 +16,8 @@ class IngestTask:
   name = "ExampleGen"
   # The FileRecord subclass whose extra fields the task fills in (and the report shows).
   record_type = records.FileRecord
-  # What is stored, for messages: "images", "documents".
-  noun = "files"
+  # The task's name on the command line (for messages such as the demo-data hint).
+  task = "image"
 
   def parse_options(self, ingest, task_config: Optional[dict]):
     """The options the task's checks read, from the shared IngestConfig and the task's own

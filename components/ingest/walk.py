@@ -50,7 +50,9 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
 
   def class_of(rel: str) -> Optional[str]:
     parts = rel.split("/")
-    return unicodedata.normalize("NFC", parts[0]) if len(parts) > 1 else None
+    if len(parts) < 2 or _is_hidden(parts[0]):
+      return None           # a hidden top-level folder (.git, .ipynb_checkpoints) is no class
+    return unicodedata.normalize("NFC", parts[0])
 
   def skip(rel, reason, class_name=None):
     skipped.append(make_record(path=rel, outcome=SKIPPED, reason=reason, class_name=class_name))

@@ -4,7 +4,8 @@ it to Unicode text, normalise it, and decide ingested, normalised or rejected.
   ingested    valid UTF-8 (no BOM), already NFC, within max_chars: stored byte for byte;
   normalised  decoded from UTF-8 with a BOM, UTF-16/32 with a BOM, or the configured
               fallback encoding; NFC-normalised; or truncated to max_chars (reason says which);
-  rejected    not_utf8 (and no fallback applies), binary (NUL bytes, mostly control
+  rejected    not_utf8 (and no fallback applies), corrupt_encoding (a BOM followed by bytes
+              that are not valid in its encoding), binary (NUL bytes, mostly control
               characters), empty_text (empty or whitespace only), too_long (with
               on_too_long="reject"), file_too_large, unreadable;
   skipped     never opened (components/ingest/walk.py) or duplicate content.
@@ -98,6 +99,9 @@ def decode_text(record: TextRecord, data: bytes, options: TextOptions) -> TextRe
                     f"{options.max_chars}")
     notes.append(f"truncated to {options.max_chars} of {len(normal)} characters")
     normal = normal[:options.max_chars]
+    if not normal.strip():
+      return reject(record, f"empty_text: only whitespace in the first {options.max_chars} "
+                    "characters (max_chars)")
   record.encoded = normal.encode("utf-8")
   record.sha256 = hashlib.sha256(record.encoded).hexdigest()
   record.chars, record.tokens = len(normal), len(normal.split())
@@ -120,7 +124,7 @@ class TextIngest(IngestTask):
   decode and small to carry), so the content key is the normalised text's hash."""
   name = "TextExampleGen"
   record_type = TextRecord
-  noun = "documents"
+  task = "text"
 
   def parse_options(self, ingest, task_config):
     text = pipeline_config.from_dict(pipeline_config.TextIngestConfig, task_config or {})

@@ -38,11 +38,17 @@ def embedding_matrix(path: str, vocabulary: List[str]) -> Tuple[np.ndarray, dict
   try:
     with tf.io.gfile.GFile(path, "r") as f:
       for number, line in enumerate(f, start=1):
-        fields = line.split()
-        if not fields:
+        # Split on ASCII spaces only, values from the right: some GloVe words contain
+        # other Unicode spaces (U+00A0) or even ASCII spaces (glove.840B).
+        stripped = line.rstrip("\r\n").rstrip(" ")
+        if not stripped.strip():
           continue
+        fields = stripped.split(" ")
         if number == 1 and len(fields) == 2 and all(v.isdigit() for v in fields):
           continue   # word2vec header
+        if (dimension is not None and len(fields) > dimension + 1
+            and not any(_is_number(v) for v in fields[1:-dimension])):
+          fields = [" ".join(fields[:-dimension])] + fields[-dimension:]   # "word with spaces"
         if dimension is None:
           dimension = len(fields) - 1
           if dimension < 1:
