@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 SERVE_SCRIPT = r"""
 import codecs, json, sys
 import tensorflow as tf
@@ -51,3 +53,12 @@ def serve_in_a_plain_tensorflow_process(model_dir, files, tmp_path, input_name="
                            input_name], capture_output=True, text=True, env=env, cwd="/",
                           check=True)
   return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def demo_config(config_file, data_root, work_dir):
+  """A pipeline/<config_file> demo configuration pointed at `data_root` and `work_dir`."""
+  from pipeline_config import load_config  # pylint: disable=import-outside-toplevel
+  config = load_config(os.path.join(REPO, "pipeline", config_file))
+  config.data_root = data_root
+  config.work_dir = str(work_dir)
+  return config

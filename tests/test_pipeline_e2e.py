@@ -14,12 +14,12 @@ import pytest
 from pipeline import demo_data, local_runner
 from pipeline_config import load_config
 from tests import image_factory
+from tests import serving_client
 from tests.serving_client import eval_split_files, serve_in_a_plain_tensorflow_process
 
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,7 @@ def digits(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def demo_config(digits, tmp_path_factory):
-  config = load_config(os.path.join(REPO, "pipeline", "demo_config.py"))
-  config.data_root = digits
-  config.work_dir = str(tmp_path_factory.mktemp("work"))
-  return config
+  return serving_client.demo_config("demo_config.py", digits, tmp_path_factory.mktemp("work"))
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,12 @@ import os
 import pytest
 
 from pipeline import demo_data, local_runner
-from pipeline_config import load_config
 from tests import text_factory
-from tests.serving_client import eval_split_files, serve_in_a_plain_tensorflow_process
+from tests.serving_client import demo_config, eval_split_files, \
+    serve_in_a_plain_tensorflow_process
 
 pytestmark = pytest.mark.slow
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 
@@ -28,10 +27,7 @@ def corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def config(corpus, tmp_path_factory):
-  config = load_config(os.path.join(REPO, "pipeline", "text_demo_config.py"))
-  config.data_root = corpus
-  config.work_dir = str(tmp_path_factory.mktemp("work"))
-  return config
+  return demo_config("text_demo_config.py", corpus, tmp_path_factory.mktemp("work"))
 
 
 @pytest.fixture(scope="module")
