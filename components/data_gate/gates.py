@@ -7,6 +7,8 @@ pipeline before training. Pure functions over plain dicts, so they are cheap to 
 import dataclasses
 from typing import Dict, List, Optional
 
+import numpy as np
+
 import pipeline_config
 from components.ingest import report as ingest_report
 
@@ -87,11 +89,6 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
   rejected = totals["rejected"] - len(conflicts)
   judged = totals["ingested"] + totals["normalised"] + rejected
   rejected_fraction = rejected / judged if judged else 0.0
-  counts = {c: sum(report["per_class"].get(c, {}).get(o, 0) for o in INGESTED_OUTCOMES)
-            for c in report["class_names"]}
-  smallest = min(counts.values(), default=0)
-  largest = max(counts.values(), default=0)
-  imbalance = largest / smallest if smallest else float("inf")
   results = [
       GateResult("max_rejected_fraction", rejected_fraction <= config.max_rejected_fraction,
                  {"rejected": rejected, "judged": judged,
@@ -99,7 +96,32 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
                   "limit": config.max_rejected_fraction},
                  f"{rejected} of {judged} files were rejected "
                  f"({rejected_fraction:.1%}); the limit is {config.max_rejected_fraction:.1%}",
-                 f"max_rejected_fraction={_above(rejected_fraction, 1.0)}"),
+                 f"max_rejected_fraction={_above(rejected_fraction, 1.0)}")]
+  if report["class_names"]:
+    results += _class_gates(report, config, conflicts)
+  if report.get("columns"):
+    results += _series_gates(report, config)
+  if any(r.get("tokens") is not None for r in report["files"]):
+    results.append(_min_tokens(report, config.min_tokens_per_document))
+  if config.fail_on_anomalies:
+    found = {split: names for split, names in anomalies.items() if names}
+    results.append(GateResult(
+        "tfdv_anomalies", not found, {"anomalies": found},
+        "TFDV found anomalies against the task's schema in schemas/: " + "; ".join(
+            f"{split}: {', '.join(names)}" for split, names in found.items()),
+        "fail_on_anomalies=false"))
+  results.extend(_drift_gates(data_profile(report), previous_profile, config))
+  return results
+
+
+def _class_gates(report: dict, config, conflicts: List[str]) -> List[GateResult]:
+  """Classes: enough kept files each, balance, no file filed under two, every split covered."""
+  counts = {c: sum(report["per_class"].get(c, {}).get(o, 0) for o in INGESTED_OUTCOMES)
+            for c in report["class_names"]}
+  smallest = min(counts.values(), default=0)
+  largest = max(counts.values(), default=0)
+  imbalance = largest / smallest if smallest else float("inf")
+  return [
       GateResult("min_images_per_class", smallest >= config.min_images_per_class,
                  {"per_class": counts, "limit": config.min_images_per_class},
                  "classes under the minimum of "
@@ -122,17 +144,81 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
                  f"max_label_conflicts={len(conflicts)}"),
       _split_coverage(report, config.min_examples_per_split),
   ]
-  if any(r.get("tokens") is not None for r in report["files"]):
-    results.append(_min_tokens(report, config.min_tokens_per_document))
-  if config.fail_on_anomalies:
-    found = {split: names for split, names in anomalies.items() if names}
-    results.append(GateResult(
-        "tfdv_anomalies", not found, {"anomalies": found},
-        "TFDV found anomalies against the task's schema in schemas/: " + "; ".join(
-            f"{split}: {', '.join(names)}" for split, names in found.items()),
-        "fail_on_anomalies=false"))
-  results.extend(_drift_gates(data_profile(report), previous_profile, config))
-  return results
+
+
+def _series_gates(report: dict, config) -> List[GateResult]:
+  """Time series: missing values, segment breaks, and enough windows in every split."""
+  kept = [r for r in report["files"] if r["outcome"] in INGESTED_OUTCOMES]
+  steps = sum(r["kept_rows"] or 0 for r in kept)
+  missing = (sum((r["missing_fraction"] or 0.0) * (r["kept_rows"] or 0) for r in kept) / steps
+             if steps else 0.0)
+  worst_missing = max(kept, key=lambda r: r["missing_fraction"] or 0.0, default=None)
+  segments = {r["path"]: r["segments"] for r in kept}
+  most = max(segments.values(), default=0)
+  short = {r["path"]: {s: n for s, n in (r["windows_per_split"] or {}).items()
+                       if n < config.min_windows_per_split} for r in kept}
+  short = {path: splits for path, splits in short.items() if splits}
+  fewest = min((n for r in kept for n in (r["windows_per_split"] or {}).values()), default=0)
+  windows = report.get("windows", {})
+  return [
+      GateResult("max_missing_fraction", missing <= config.max_missing_fraction,
+                 {"fraction": round(missing, 4), "limit": config.max_missing_fraction,
+                  "worst": worst_missing and {worst_missing["path"]:
+                                              worst_missing["missing_fraction"]}},
+                 f"{missing:.1%} of the values were missing (filled or not); the limit is "
+                 f"{config.max_missing_fraction:.1%}",
+                 f"max_missing_fraction={_above(missing, 1.0)}"),
+      GateResult("max_segments_per_series", most <= config.max_segments_per_series,
+                 {"segments": segments, "limit": config.max_segments_per_series},
+                 f"a series breaks into {most} segments at runs of missing steps longer than "
+                 f"max_fill (" + ", ".join(f"{p}: {n}" for p, n in segments.items()
+                                         if n > config.max_segments_per_series)[:300]
+                 + "); raise max_fill or fix the gaps",
+                 f"max_segments_per_series={most}"),
+      GateResult("min_windows_per_split", not short,
+                 {"short": short, "limit": config.min_windows_per_split,
+                  "window_rows": windows.get("lookback", 0) + windows.get("delay", 0)},
+                 "series too short for a window of "
+                 f"{windows.get('lookback')} rows + {windows.get('delay')} ahead in every "
+                 "split: " + ", ".join(f"{p} ({', '.join(f'{s} {n}' for s, n in v.items())})"
+                                       for p, v in list(short.items())[:10])
+                 + " (lower --lookback or --delay, or bring longer series)",
+                 f"min_windows_per_split={fewest}"),
+  ]
+
+
+def jensen_shannon(previous_quantiles: List[float], quantiles: List[float]) -> float:
+  """JS divergence (base 2) of a feature's new distribution against the previous one, over
+  the previous drop's percentile bins (each holds an equal share of the old data), with a bin
+  below and above for new values outside the old range."""
+  edges = np.asarray(previous_quantiles, float)
+  new = np.asarray(quantiles, float)
+  levels = np.linspace(0.0, 1.0, len(new))
+  cdf = np.interp(edges, new, levels, left=0.0, right=1.0)
+  q = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+  p = np.concatenate([[0.0], np.full(len(edges) - 1, 1.0 / (len(edges) - 1)), [0.0]])
+  m = (p + q) / 2
+
+  def kl(a):
+    mask = a > 0
+    return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
+  return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+
+
+def _feature_drift(profile: dict, previous: dict, config) -> List[GateResult]:
+  old = previous.get("quantiles") or {}
+  drift = {name: round(jensen_shannon(old[name], q), 4)
+           for name, q in (profile.get("quantiles") or {}).items() if name in old}
+  if not drift:
+    return []
+  worst = max(drift.values())
+  moved = {k: v for k, v in drift.items() if v > config.max_feature_drift}
+  return [GateResult(
+      "max_feature_drift", not moved, {"jensen_shannon": drift,
+                                       "limit": config.max_feature_drift},
+      "feature distributions moved since the last accepted drop (Jensen-Shannon divergence): "
+      + ", ".join(f"{k} {v:.3f}" for k, v in moved.items())
+      + f"; the limit is {config.max_feature_drift}", f"max_feature_drift={_above(worst, 1.0)}")]
 
 
 def _drift_gates(profile: dict, previous: Optional[dict], config) -> List[GateResult]:
@@ -140,6 +226,8 @@ def _drift_gates(profile: dict, previous: Optional[dict], config) -> List[GateRe
   (judged by max_size_drift), each against the last accepted drop."""
   if previous is None:
     return [GateResult("drift", True, {"baseline": None}, "first accepted data drop")]
+  if profile.get("quantiles") is not None:
+    return _feature_drift(profile, previous, config)
   label = linf_distance(profile["label_distribution"], previous["label_distribution"])
   results = [GateResult("max_label_drift", label <= config.max_label_drift,
                         {"linf": round(label, 4), "limit": config.max_label_drift},

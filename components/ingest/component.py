@@ -1,6 +1,7 @@
 """The component every folder ExampleGen shares: spec, IngestReport artifact, the
 content-fingerprint driver. A task subclasses FolderExampleGen and sets EXECUTOR_SPEC."""
 
+import os
 from typing import Optional
 
 from tfx import types
@@ -47,7 +48,8 @@ class ContentFingerprintDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver
           ) -> driver_output_pb2.DriverOutput:
     result = driver_output_pb2.DriverOutput()
     root = execution_info.exec_properties[executor.INPUT_BASE_KEY]
-    walk.check_data_root(root)
+    if not os.path.isdir(root):
+      walk.check_data_root(root)                  # raises the message that says what to pass
     fingerprint = walk.content_fingerprint(root)
     result.exec_properties[executor.INPUT_FINGERPRINT_KEY].string_value = fingerprint
     return result
@@ -71,10 +73,11 @@ class FolderExampleGen(base_beam_component.BaseBeamComponent):
   def __init__(self, input_base: str, ingest_config: str,
                task_config: Optional[str] = None,
                input_fingerprint: Optional[str] = None):
-    super().__init__(FolderExampleGenSpec(
+    # A subclass's spec may declare more outputs (time series: the eval windows).
+    super().__init__(self.SPEC_CLASS(
         input_base=input_base,
         ingest_config=ingest_config,
         task_config=task_config,
         input_fingerprint=input_fingerprint,
-        examples=types.Channel(type=standard_artifacts.Examples),
-        ingest_report=types.Channel(type=IngestReport)))
+        **{key: types.Channel(type=channel.type)
+           for key, channel in self.SPEC_CLASS.OUTPUTS.items()}))

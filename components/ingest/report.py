@@ -132,6 +132,20 @@ def render_markdown(report: dict) -> str:
         str(counts.get(o, 0)) for o in records.OUTCOMES) + " |")
   lines += ["", "## Per reason", "", "| reason | files |", "|---|---|"]
   lines += [f"| {k} | {v} |" for k, v in report["per_reason"].items()]
+  columns = report.get("columns")
+  if columns:
+    lines += ["", "## Columns", "",
+              f"Time column `{columns['time']}`, target `{columns['target']}`; model inputs: "
+              + ", ".join(f"`{c}`" for c in columns["features"]) + ".", ""]
+    lines += [f"- left out `{name}`: {why}" for name, why in columns["left_out"].items()]
+  with_findings = [r for r in report["files"] if r.get("findings")]
+  if with_findings:
+    lines += ["", "## Row-level findings", ""]
+    for r in with_findings:
+      lines.append(f"### `{r['path']}`")
+      for kind, entry in r["findings"].items():
+        lines.append(f"- {kind}: {entry['count']}")
+        lines += [f"  - {detail}" for detail in entry["examples"]]
   to_look_at = [r for r in report["files"] if r["outcome"] == records.REJECTED]
   lines += ["", "## Files to look at first", ""]
   lines += [f"- `{r['path']}`: {r['reason']}" for r in to_look_at[:50]] or ["None."]

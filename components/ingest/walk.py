@@ -30,8 +30,8 @@ def _is_hidden(part: str) -> bool:
   return part.startswith(".")
 
 
-def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecord
-                   ) -> WalkResult:
+def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecord,
+                   classes: bool = True) -> WalkResult:
   """Lists every file under `root` (sorted), deciding the ones that are never opened.
 
   Class folders are the non-hidden directories directly under `root`; their names are
@@ -40,6 +40,8 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
   root; a symlinked folder that would loop back into itself is listed and not entered. A
   folder that cannot be read gets a row of its own, so nothing disappears from the count.
   Files that are not regular files (FIFOs, sockets, devices) are listed and never opened.
+  With `classes=False` (time series: one series per file) every file is a candidate,
+  wherever it lies, and has no class.
   """
   real_root = os.path.realpath(root)
   class_names = set()
@@ -50,6 +52,8 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
 
   def class_of(rel: str) -> Optional[str]:
     parts = rel.split("/")
+    if not classes:
+      return None
     if len(parts) < 2 or _is_hidden(parts[0]):
       return None           # a hidden top-level folder (.git, .ipynb_checkpoints) is no class
     return unicodedata.normalize("NFC", parts[0])
@@ -85,7 +89,7 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
       if real in open_folders:
         skip(rel, "symlink_loop: links back to a folder that contains it", class_of(rel))
         return
-    if "/" not in rel and not _is_hidden(entry.name):
+    if classes and "/" not in rel and not _is_hidden(entry.name):
       class_names.add(unicodedata.normalize("NFC", entry.name))
     visit_folder(entry.path, rel, open_folders | {real})
 
@@ -97,7 +101,7 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
     if entry.name.lower() in SYSTEM_FILES:
       skip(rel, "system_file", class_name)
       return
-    if class_name is None:
+    if class_name is None and classes:
       skip(rel, "not_in_class_folder")
       return
     source = entry.path
@@ -122,14 +126,21 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
 
 
 def check_data_root(root: str, task: str = "image",
-                    make_record: Callable[..., FileRecord] = FileRecord) -> WalkResult:
+                    make_record: Callable[..., FileRecord] = FileRecord,
+                    classes: bool = True) -> WalkResult:
   """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
   if not os.path.isdir(root):
     raise pipeline_config.ToolkitError(
         f"Data root {root} does not exist or is not a directory. Pass --data-root pointing to "
         "a folder with one subfolder per class (<root>/<class>/<files>), or create a "
         f"demo set with 'python -m pipeline demo-data --task {task} --output DIR'.")
-  walk = walk_data_root(root, make_record)
+  walk = walk_data_root(root, make_record, classes)
+  if not classes:
+    if not walk.candidates:
+      raise pipeline_config.ToolkitError(
+          f"Data root {root} has no files to read. Put one CSV file per series under it "
+          "(a header row, a time column and numeric columns).")
+    return walk
   if not walk.class_names:
     raise pipeline_config.ToolkitError(
         f"Data root {root} has no class folders. Put the files in one subfolder per class "
@@ -144,7 +155,7 @@ def _join(rel_dir: str, name: str) -> str:
 def content_fingerprint(root: str) -> str:
   """A digest of every file's relative path and content under `root` (cache key)."""
   digest = hashlib.sha256()
-  walk = walk_data_root(root)
+  walk = walk_data_root(root, classes=False)      # every file's content, in a folder or not
   for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:

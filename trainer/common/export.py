@@ -1,6 +1,7 @@
-"""Exports a classifier as the serving SavedModel (contract in ARCHITECTURE.md), any task.
+"""Exports the serving SavedModel (contract in ARCHITECTURE.md) of any task.
 
-Signatures:
+Classifiers (image, text) have these signatures; a forecaster has the same two names with a
+`window` input and a `forecast` output (trainer/timeseries/export.py):
   serving_default(<input>: 1-D tf.string of what a client sends: encoded image files, raw
       documents) -> probabilities [batch, classes], label [batch] (class names), label_id
   serving_examples(examples: 1-D tf.string of serialized tf.Examples with the task's feature)
@@ -28,18 +29,31 @@ def export_classifier(model: keras.Model, label_names: List[str], export_dir: st
   if isinstance(preprocess, tf.Module):
     model.serving_preprocess = preprocess
 
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=input_name)])
-  def serve_raw(raw):
+  def serve(raw):
     probabilities = model(preprocess(raw), training=False)
     label_id = tf.argmax(probabilities, axis=-1)
     return {"probabilities": probabilities, "label": tf.gather(labels, label_id),
             "label_id": label_id}
 
+  export_with_signatures(
+      model, export_dir, serve, tf.TensorSpec([None], tf.string, name=input_name),
+      lambda examples: tf.io.parse_example(
+          examples, {example_key: tf.io.FixedLenFeature([], tf.string)})[example_key])
+
+
+def export_with_signatures(model: tf.Module, export_dir: str,
+                           serve: Callable[[tf.Tensor], dict], input_spec: tf.TensorSpec,
+                           parse_examples: Callable[[tf.Tensor], tf.Tensor]) -> None:
+  """Saves `model` with serving_default = `serve` on `input_spec`, and serving_examples, which
+  parses serialized tf.Examples into that input and calls the same function (any task)."""
+
+  @tf.function(input_signature=[input_spec])
+  def serve_raw(raw):
+    return serve(raw)
+
   @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
   def serve_examples(examples):
-    features = tf.io.parse_example(
-        examples, {example_key: tf.io.FixedLenFeature([], tf.string)})
-    return serve_raw(features[example_key])
+    return serve_raw(parse_examples(examples))
 
   tf.saved_model.save(model, export_dir, signatures={
       SERVING_SIGNATURE: serve_raw.get_concrete_function(),

@@ -11,7 +11,7 @@ task's trainer.
 import io
 import os
 import shutil
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import matplotlib
 
@@ -38,13 +38,16 @@ def reports_dir(model_run_dir: str) -> str:
   return path
 
 
-def training_curves(history: Dict[str, dict], path: str) -> str:
-  """Loss and accuracy of every phase on one time axis, a line where each phase starts."""
-  fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+def training_curves(history: Dict[str, dict], path: str,
+                    metrics: Sequence[str] = ("loss", "accuracy")) -> str:
+  """`metrics` (loss and accuracy) of every phase on one time axis, a line where each phase
+  starts."""
+  fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+  axes = axes[0]
   offset = 0
   for phase, values in history.items():
     epochs = np.arange(offset + 1, offset + 1 + len(values.get("loss", [])))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, metrics):
       for prefix, style in (("", "-"), ("val_", "--")):
         if prefix + metric in values:
           ax.plot(epochs, values[prefix + metric], style, marker="o", markersize=3,
@@ -52,7 +55,7 @@ def training_curves(history: Dict[str, dict], path: str) -> str:
       if offset:
         ax.axvline(offset + 0.5, color="gray", linestyle=":")
     offset += len(epochs)
-  for ax, metric in zip(axes, ("loss", "accuracy")):
+  for ax, metric in zip(axes, metrics):
     ax.set_xlabel("epoch")
     ax.set_title(metric)
     ax.legend(fontsize=8)
