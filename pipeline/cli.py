@@ -14,8 +14,19 @@ import pipeline_config
 from components.ingest import walk as ingest_walk
 from pipeline import tasks
 
-# The trainer section each task's shared training flags set.
-_TRAINER = {"image": "trainer", "text": "text_trainer"}
+
+def _columns(value: str) -> tuple:
+  names = tuple(v.strip() for v in value.split(",") if v.strip())
+  if not names:
+    raise argparse.ArgumentTypeError("takes column names separated by commas, e.g. temp,humid")
+  return names
+
+
+def _head(value: str) -> bool:
+  if value not in ("residual", "level"):
+    raise argparse.ArgumentTypeError(f"must be residual or level. Received: {value}")
+  return value == "residual"
+
 # Flag -> (config section, field, type); section None: the task's trainer section. Every
 # flag defaults to the config's value.
 _OVERRIDES = {
@@ -31,8 +42,8 @@ _OVERRIDES = {
     "seed": (None, "seed", int),
     "class_weights": (None, "class_weights", str),
     "text_model": ("text_trainer", "model", str),
-    "epochs": ("text_trainer", "epochs", int),
-    "learning_rate": ("text_trainer", "learning_rate", float),
+    "epochs": (None, "epochs", int),
+    "learning_rate": (None, "learning_rate", float),
     "max_tokens": ("text_trainer", "max_tokens", int),
     "ngrams": ("text_trainer", "ngrams", int),
     "sequence_length": ("text_trainer", "sequence_length", int),
@@ -40,12 +51,23 @@ _OVERRIDES = {
     "fallback_encoding": ("text_ingest", "fallback_encoding", str),
     "max_chars": ("text_ingest", "max_chars", int),
     "on_too_long": ("text_ingest", "on_too_long", str),
+    "time_column": ("timeseries", "time_column", str),
+    "target_column": ("timeseries", "target_column", str),
+    "features": ("timeseries", "features", _columns),
+    "lookback": ("timeseries", "lookback", int),
+    "step": ("timeseries", "step", int),
+    "delay": ("timeseries", "delay", int),
+    "seasonal_period": ("timeseries", "seasonal_period", int),
+    "max_fill": ("timeseries", "max_fill", int),
+    "forecast_model": ("timeseries_trainer", "model", str),
+    "head": ("timeseries_trainer", "residual", _head),
     "feature_cache_dir": ("trainer", "feature_cache_dir", str),
     "augmentation": ("augmentation", "mode", str),
     "augmentation_variants": ("augmentation", "variants", int),
     "min_accuracy": ("evaluation", "min_accuracy", float),
     "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
     "min_class_recall": ("evaluation", "min_class_recall", float),
+    "max_mae_increase": ("evaluation", "max_mae_increase", float),
 }
 
 # Third-party warnings a user cannot act on (google.api_core's "non-supported Python
@@ -59,15 +81,16 @@ def _parser() -> argparse.ArgumentParser:
 
   run = commands.add_parser("run", help="run the whole pipeline locally on Beam")
   run.add_argument("--data-root", required=True,
-                   help="<root>/<class>/<files>: images, or documents with --task text")
+                   help="<root>/<class>/<files>: images, or documents with --task text; "
+                   "CSV files, one series each, with --task timeseries")
   run.add_argument("--work-dir", required=True,
                    help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
   run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
-                   help="image (default), or text; a --config file may set it")
+                   help="image (default), text or timeseries; a --config file may set it")
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
-  for flag, (section, _, kind) in _OVERRIDES.items():
+  for flag, (section, field, kind) in _OVERRIDES.items():
     run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
-                     help=f"{section or 'trainer or text_trainer'} setting (pipeline_config)")
+                     help=f"{section or 'the task trainer'}.{field} (pipeline_config)")
   run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
                    help="percentages of the content-hash space per split (default 70,10,20)")
   run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
@@ -101,7 +124,11 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
       raise pipeline_config.ToolkitError(
           f"--{flag.replace('_', '-')} sets {section}.{field}, which --task {config.task} "
           "does not read; drop the flag or pick the task it belongs to.")
-    setattr(getattr(config, section or _TRAINER.get(config.task, "trainer")), field, value)
+    target = getattr(config, section or tasks.get_task(config.task).trainer_section)
+    if not hasattr(target, field):
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} is not a setting of --task {config.task}; drop it.")
+    setattr(target, field, value)
   if args.splits is not None:
     config.ingest.split_percentages = _parse_splits(args.splits)
   for assignment in args.gate or ():
@@ -200,7 +227,8 @@ def _native_logs_to(path: str):
 
 def _run(args) -> int:
   config = build_config(args)
-  ingest_walk.check_data_root(config.data_root, config.task)
+  ingest_walk.check_data_root(config.data_root, config.task,
+                              classes=tasks.get_task(config.task).has_classes)
   _quiet_logs(args.verbose)
   log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Running the {config.task} pipeline on {config.data_root} "
@@ -212,15 +240,20 @@ def _run(args) -> int:
   metrics = summary["metrics"]
   print(json.dumps({k: summary[k] for k in ("blessed", "pushed_model", "baseline_model")},
                    indent=2))
+  if "mae" in metrics:
+    print(f"Eval MAE: {metrics['mae']:.4f}"
+          + (f" (last blessed model {metrics['baseline_mae']:.4f})"
+             if "baseline_mae" in metrics else ""))
   if "accuracy" in metrics:
     print(f"Eval accuracy: {metrics['accuracy']:.4f}"
           + (f" (last blessed model {metrics['baseline_accuracy']:.4f})"
              if "baseline_accuracy" in metrics else ""))
-  baselines = {k: v for k, v in metrics.get("baselines", {}).items() if v is not None}
+  baselines = {k: v for k, v in metrics.get("baselines", {}).items()
+               if v is not None and (k.endswith("_accuracy") or k.endswith("_mae"))
+               and not k.startswith("model_eval")}
   if baselines:
     print("Baselines on the same eval split: " + ", ".join(
-        f"{name.replace('_accuracy', '')} {value:.4f}" for name, value in baselines.items()
-        if name.endswith("_accuracy") and name != "model_eval_accuracy"))
+        f"{name.rsplit('_', 1)[0]} {value:.4f}" for name, value in baselines.items()))
   if summary.get("embeddings"):
     coverage = summary["embeddings"]
     print(f"Pretrained embeddings cover {coverage.get('hits')} of "
@@ -228,11 +261,18 @@ def _run(args) -> int:
   if metrics.get("per_class"):
     print("Eval recall per class: " + ", ".join(
         f"{name} {recall:.3f}" for name, recall in metrics["per_class"].items()))
+  if metrics.get("per_series"):
+    print("Eval MAE per series: " + ", ".join(
+        f"{name} {mae:.3f}" for name, mae in metrics["per_series"].items()))
   ingest = summary["ingest"]
   print(f"Ingested {ingest.get('ingested', 0) + ingest.get('normalised', 0)} of "
         f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
   if summary["pushed_model"]:
     print(f"Pushed model: {summary['pushed_model']}")
+  elif tasks.get_task(config.task).evaluation == "forecast":
+    print("The model was not blessed (eval MAE not below the best common-sense baseline's, "
+          "or above the last blessed model's by more than "
+          f"{config.evaluation.max_mae_increase}); nothing was pushed.")
   else:
     recall = config.evaluation.min_class_recall
     print("The model was not blessed (eval accuracy below "

@@ -24,6 +24,44 @@ PER_CLASS_FEATURE = "label_name"
 
 
 def eval_config(config: pipeline_config.EvalConfig, task: str = "image") -> tfma.EvalConfig:
+  """The task's blessing rules: classification (below) or forecast (forecast_eval_config)."""
+  if tasks.get_task(task).evaluation == "forecast":
+    return forecast_eval_config(config)
+  return classification_eval_config(config, task)
+
+
+PER_SERIES_FEATURE = "series"
+
+
+def forecast_eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
+  """MAE on the eval windows (lower is better): below the best common-sense baseline's on the
+  same windows (`baseline_margin` > 0), and at most `max_mae_increase` above the latest
+  blessed model's (not applied on the first run). MAE per series is reported."""
+  overall = tfma.SlicingSpec()
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+                                  label_key="target", prediction_key="forecast")],
+      slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[PER_SERIES_FEATURE])],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name="ExampleCount"),
+          tfma.MetricConfig(
+              class_name="MeanAbsoluteError",
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                      direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                      absolute={"value": config.max_mae_increase + 1e-10})))]),
+          tfma.MetricConfig(
+              class_name="BaselineMargin", module=metrics.__name__,
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={"value": 1e-9})))]),
+      ])])
+
+
+def classification_eval_config(config: pipeline_config.EvalConfig,
+                               task: str = "image") -> tfma.EvalConfig:
   """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline, on the
   whole eval split; accuracy per `label_name` slice, which is each class's recall, with an
   optional `min_class_recall` lower bound.
@@ -123,7 +161,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
   ).with_id(RESOLVER_ID)
   evaluator = tfx.components.Evaluator(
-      examples=example_gen.outputs["examples"],
+      examples=example_gen.outputs[task.evaluator_examples],
       model=trainer.outputs["model"],
       baseline_model=model_resolver.outputs["model"],
       example_splits=["eval"],

@@ -4,8 +4,14 @@
  "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
              "baseline_per_class": {...},
+             time series instead: "mae", "baseline_mae", "baseline_margin",
+             "persistence_mae", "seasonal_naive_mae" (TFMA, eval windows),
+             "per_series": {series: MAE},
              "baselines": {"majority_accuracy", ...} (what the Trainer measured on the
-                          same eval split: text adds "tfidf_logreg_accuracy")},
+                          same eval split: text adds "tfidf_logreg_accuracy"; time series
+                          has "persistence_mae", "seasonal_naive_mae", "model_eval_mae")},
+ "model_inputs" (time series): {"window": [lookback, features], "features": [column, ...],
+             "target", "time_column", "lookback", "step", "delay", "seasonal_period"},
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
             "per_split": {"train", "validation", "eval"}, "report", "cached"},
  "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
@@ -83,34 +89,43 @@ def _custom(artifact, name, default=None):
   return getattr(value, value.WhichOneof("value"))
 
 
+# TFMA metric name -> last_run.json name; slice column -> (last_run.json key, metric kept).
+_METRIC_NAMES = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count",
+                 "majority_margin": "majority_margin", "mean_absolute_error": "mae",
+                 "baseline_margin": "baseline_margin", "persistence_mae": "persistence_mae",
+                 "seasonal_naive_mae": "seasonal_naive_mae"}
+_SLICES = {factory.PER_CLASS_FEATURE: ("per_class", "accuracy"),
+           factory.PER_SERIES_FEATURE: ("per_series", "mae")}
+
+
 def _metrics(evaluation_uri: str) -> Dict[str, float]:
-  """Overall-slice accuracy and example count of the candidate (and baseline) model, and
-  per class the accuracy of its `label_name` slice, which is that class's recall."""
-  names = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count",
-           "majority_margin": "majority_margin"}
+  """Overall-slice metrics of the candidate (and baseline) model; per class the accuracy of
+  its `label_name` slice, which is that class's recall; per series the MAE of its slice."""
   metrics = {}
   for per_slice in tfma.load_metrics(evaluation_uri):
     slice_keys = per_slice.slice_key.single_slice_keys
-    class_name = None
+    group = None
     if slice_keys:
-      if len(slice_keys) != 1 or slice_keys[0].column != factory.PER_CLASS_FEATURE:
+      if len(slice_keys) != 1 or slice_keys[0].column not in _SLICES:
         continue
-      class_name = slice_keys[0].bytes_value.decode("utf-8")
+      group, kept = _SLICES[slice_keys[0].column]
+      slice_value = slice_keys[0].bytes_value.decode("utf-8")
     for key_and_value in per_slice.metric_keys_and_values:
       key = key_and_value.key
-      if key.is_diff or key.HasField("sub_key") or key.name not in names:
+      if key.is_diff or key.HasField("sub_key") or key.name not in _METRIC_NAMES:
         continue
       if not key_and_value.value.HasField("double_value"):
         continue
       value = key_and_value.value.double_value.value
       prefix = "baseline_" if key.model_name == "baseline" else ""
-      if class_name is None:
-        metrics[prefix + names[key.name]] = value
-      elif names[key.name] == "accuracy":
-        metrics.setdefault(prefix + "per_class", {})[class_name] = value
-  for name in ("per_class", "baseline_per_class"):
-    if name in metrics:
-      metrics[name] = dict(sorted(metrics[name].items()))
+      if group is None:
+        metrics[prefix + _METRIC_NAMES[key.name]] = value
+      elif _METRIC_NAMES[key.name] == kept:
+        metrics.setdefault(prefix + group, {})[slice_value] = value
+  for group, _ in _SLICES.values():
+    for name in (group, "baseline_" + group):
+      if name in metrics:
+        metrics[name] = dict(sorted(metrics[name].items()))
   return metrics
 
 
@@ -191,8 +206,17 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   trainer_baselines = summary.pop("baselines", None) or {}
   if summary["metrics"] or trainer_baselines:
     summary["metrics"]["baselines"] = {
-        **({"majority_accuracy": majority_accuracy(report)} if reports else {}),
+        **({"majority_accuracy": majority_accuracy(report)}
+           if reports and report["class_names"] else {}),
         **trainer_baselines}
+  examples = run.artifacts(task.example_gen_id, "examples")
+  described = os.path.join(examples[0].uri, "features.json") if examples else None
+  if described and os.path.isfile(described):
+    with open(described) as f:
+      model_inputs = json.load(f)
+    summary["model_inputs"] = {
+        "window": [model_inputs["lookback"], len(model_inputs["features"])],
+        **model_inputs}
   blessings = run.artifacts("Evaluator", "blessing")
   if blessings:
     summary["blessed"] = bool(_custom(blessings[0], "blessed", 0))

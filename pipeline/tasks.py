@@ -1,4 +1,4 @@
-"""What differs per task (image, text): the table the pipeline factory reads.
+"""What differs per task (image, text, timeseries): the table the pipeline factory reads.
 
 A new task is one entry here, one folder under components/ (its ExampleGen: checks and
 features), a Trainer module under trainer/, and a schema in schemas/; the spine (walk,
@@ -30,6 +30,15 @@ class Task:
   trainer_sections: tuple
   # Config sections that only this task reads (a flag setting one fails for another task).
   own_sections: tuple
+  # The task's trainer section (where --batch-size, --seed, ... go).
+  trainer_section: str = "trainer"
+  # "classification" (accuracy, per-class recall, majority margin) or "forecast" (MAE, the
+  # margin over the common-sense baselines, per-series MAE).
+  evaluation: str = "classification"
+  # The ExampleGen output the Evaluator reads (its eval split).
+  evaluator_examples: str = "examples"
+  # Data root layout: <root>/<class>/<file> (True) or one file per series anywhere (False).
+  has_classes: bool = True
 
   @property
   def example_gen_id(self) -> str:
@@ -62,7 +71,23 @@ TASKS = {
         semantic_stats=False,
         ingest_section="text_ingest",
         trainer_sections=("text_trainer", "text_ingest"),
-        own_sections=("text_trainer", "text_ingest")),
+        own_sections=("text_trainer", "text_ingest"),
+        trainer_section="text_trainer"),
+    "timeseries": Task(
+        name="timeseries",
+        example_gen="components.timeseries_example_gen.component.TimeseriesExampleGen",
+        schema_file="timeseries_schema.pbtxt",
+        run_fn="trainer.timeseries_trainer.run_fn",
+        tuner_fn=None,
+        augmentation=None,
+        semantic_stats=False,
+        ingest_section="timeseries",
+        trainer_sections=("timeseries_trainer", "timeseries"),
+        own_sections=("timeseries_trainer", "timeseries"),
+        trainer_section="timeseries_trainer",
+        evaluation="forecast",
+        evaluator_examples="windows",
+        has_classes=False),
 }
 
 

@@ -130,10 +130,12 @@ def check_data_root(root: str, task: str = "image",
                     classes: bool = True) -> WalkResult:
   """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
   if not os.path.isdir(root):
+    layout = ("one subfolder per class (<root>/<class>/<files>)" if classes else
+              "one CSV file per series")
     raise pipeline_config.ToolkitError(
         f"Data root {root} does not exist or is not a directory. Pass --data-root pointing to "
-        "a folder with one subfolder per class (<root>/<class>/<files>), or create a "
-        f"demo set with 'python -m pipeline demo-data --task {task} --output DIR'.")
+        f"a folder with {layout}, or create a demo set with 'python -m pipeline demo-data "
+        f"--task {task} --output DIR'.")
   walk = walk_data_root(root, make_record, classes)
   if not classes:
     if not walk.candidates:

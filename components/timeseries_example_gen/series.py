@@ -362,8 +362,8 @@ def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesCo
     features = kept
   if target not in features:
     features = [target] + features            # the target's history is always an input
-  return {"header": list(header), "features": features, "left_out": left_out,
-          "usable": kept}
+  return {"header": list(header), "features": features, "target": target,
+          "left_out": left_out, "usable": kept}
 
 
 # --- step 3: one series -----------------------------------------------------------------
