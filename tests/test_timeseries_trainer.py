@@ -1,0 +1,134 @@
+"""The forecasting Trainer: rows back in time order, windows gathered per batch, train-only
+normalisation inside the model, baselines on the same eval windows, and the export."""
+
+import glob
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import pipeline_config
+from components.ingest import executor as ingest_executor
+from components.ingest.example_encoding import encode_example
+from components.timeseries_example_gen import executor
+from tests import timeseries_factory as factory
+from tests.test_timeseries_ingest import run_executor
+from trainer import timeseries_trainer
+from trainer.common import export
+from trainer.timeseries import data, models
+
+OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)
+
+
+def test_windows_are_the_rows_a_client_would_cut():
+  values = np.arange(40, dtype=np.float32).reshape(20, 2)
+  rows = data.SplitRows(values, np.arange(20), [(0, 12, "a"), (12, 20, "b")])
+  ends = data.window_ends(rows, lookback=4, delay=2)
+  assert list(ends) == [3, 4, 5, 6, 7, 8, 9, 15, 16, 17]
+  batches = list(data.window_dataset(values, ends, 4, 2, target_index=1, batch_size=4))
+  windows = np.concatenate([w.numpy() for w, _ in batches])
+  targets = np.concatenate([t.numpy() for _, t in batches])
+  for k, t in enumerate(ends):
+    np.testing.assert_array_equal(windows[k], values[t - 3:t + 1])
+    assert targets[k] == values[t + 2, 1]
+  shuffled = data.window_dataset(values, ends, 4, 2, 1, batch_size=32, shuffle=True, seed=1)
+  assert sorted(next(iter(shuffled))[1].numpy().tolist()) == sorted(targets.tolist())
+
+
+def test_rows_are_read_back_in_time_order_and_cut_at_gaps(tmp_path):
+  rows = []
+  for series, steps in ((b"a.csv", [0, 1, 2, 3, 7, 8, 9]), (b"b.csv", [0, 1, 2])):
+    for i in steps:
+      rows.append(encode_example({"series": series, "timestamp": 3600 * i, "time_index": i,
+                                  "segment": 0 if i < 5 else 1, "values": [i, -i],
+                                  "target": float(i), "filled": 0}))
+  random.Random(0).shuffle(rows)               # file order means nothing
+  path = str(tmp_path / "rows.tfrecord")
+  with tf.io.TFRecordWriter(path) as writer:
+    for r in rows:
+      writer.write(r)
+  read = data.read_rows([path], num_features=2)
+  assert [(b - a, s) for a, b, s in read.chunks] == [(4, "a.csv"), (3, "a.csv"),
+                                                      (3, "b.csv")]
+  assert read.values[:, 0].tolist() == [0, 1, 2, 3, 7, 8, 9, 0, 1, 2]
+
+
+@pytest.mark.parametrize("model", pipeline_config.TIMESERIES_MODELS)
+def test_every_model_maps_a_raw_window_to_one_forecast(model):
+  config = pipeline_config.TimeseriesTrainerConfig(model=model, units=4, dense_units=4)
+  mean, variance = np.array([10.0, 50.0]), np.array([4.0, 25.0])
+  forecaster = models.build_forecaster(config, 12, np.arange(1, 12, 2), mean, variance, 0)
+  window = np.random.default_rng(0).normal(10, 2, (3, 12, 2)).astype(np.float32)
+  forecast = forecaster(window).numpy()
+  assert forecast.shape == (3,)
+  # Residual heads start from persistence (the change layer is zero-initialised).
+  np.testing.assert_allclose(forecast, window[:, -1, 0], rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("ts_trainer")
+  root = str(tmp / "data")
+  for k in range(3):
+    factory.write_series(os.path.join(root, f"s{k}.csv"), 1500, seed=k)
+  artifacts = run_executor(root, str(tmp / "ingest"), OPTIONS)
+  uri = artifacts[ingest_executor.EXAMPLES_KEY].uri
+  config = pipeline_config.TimeseriesTrainerConfig(epochs=8, seed=3)
+  serving, run = str(tmp / "serving"), str(tmp / "run")
+  model = timeseries_trainer.train(
+      config, [f"{uri}/Split-train/*"], [f"{uri}/Split-validation/*"],
+      [f"{uri}/Split-eval/*"], executor.read_features(uri), serving, run)
+  return artifacts, model, serving, run
+
+
+def test_normalisation_uses_the_train_split_only(trained):
+  artifacts, model, _, _ = trained
+  uri = artifacts[ingest_executor.EXAMPLES_KEY].uri
+  train = data.read_rows(glob.glob(f"{uri}/Split-train/*"), 2).values
+  everything = np.concatenate([data.read_rows(glob.glob(f"{uri}/Split-{s}/*"), 2).values
+                               for s in pipeline_config.SPLITS])
+  layer = model.get_layer("train_normalisation")
+  np.testing.assert_allclose(layer.mean.numpy().reshape(-1), train.mean(axis=0), rtol=1e-5)
+  assert not np.allclose(layer.mean.numpy().reshape(-1), everything.mean(axis=0), rtol=1e-3)
+
+
+def test_the_model_beats_the_baselines_and_serves_raw_windows(trained):
+  artifacts, _, serving, run = trained
+  with open(os.path.join(run, "baselines.json")) as f:
+    scores = json.load(f)
+  assert scores["model_eval_mae"] < min(scores["persistence_mae"],
+                                        scores["seasonal_naive_mae"])
+  for name in ("training_curves", "forecast_vs_actual", "mae_vs_baselines", "model"):
+    assert os.path.isfile(os.path.join(run, "reports", f"{name}.png"))
+
+  loaded = tf.saved_model.load(serving)
+  with open(os.path.join(serving, "assets", "features.json")) as f:
+    assets = json.load(f)
+  assert assets["features"] == ["temp", "humid"] and assets["lookback"] == 24
+  files = glob.glob(os.path.join(artifacts[executor.WINDOWS_KEY].uri, "Split-eval", "*"))
+  serialized = next(iter(tf.data.TFRecordDataset(files).batch(64)))
+  parsed = tf.io.parse_example(serialized, {
+      "window": tf.io.FixedLenFeature([48], tf.float32),
+      "target": tf.io.FixedLenFeature([], tf.float32)})
+  raw = tf.reshape(parsed["window"], [-1, 24, 2])
+  from_window = loaded.signatures[export.SERVING_SIGNATURE](window=raw)["forecast"].numpy()
+  from_examples = loaded.signatures[export.EXAMPLES_SIGNATURE](
+      examples=serialized)["forecast"].numpy()
+  np.testing.assert_allclose(from_window, from_examples, rtol=1e-5)
+  assert from_window.shape == (64,)
+  mae = np.mean(np.abs(from_window - parsed["target"].numpy()))
+  assert mae < 2 * scores["model_eval_mae"] + 0.5
+
+
+def test_a_split_without_a_whole_window_stops_with_a_message(trained, tmp_path):
+  artifacts = trained[0]
+  uri = artifacts[ingest_executor.EXAMPLES_KEY].uri
+  described = {**executor.read_features(uri), "lookback": 500}
+  with pytest.raises(pipeline_config.ToolkitError, match="validation split has no whole"):
+    timeseries_trainer.train(
+        pipeline_config.TimeseriesTrainerConfig(epochs=1), [f"{uri}/Split-train/*"],
+        [f"{uri}/Split-validation/*"], [f"{uri}/Split-eval/*"], described,
+        str(tmp_path / "s"), str(tmp_path / "r"))
