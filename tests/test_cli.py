@@ -158,3 +158,58 @@ def test_each_task_has_its_own_pipeline_and_drift_baseline_in_one_work_dir(tmp_p
   named = pipeline_config.PipelineConfig(task="text", pipeline_name="news")
   named.validate()
   assert named.pipeline_name == "news"
+
+
+def test_timeseries_flags_reach_the_timeseries_sections(tmp_path):
+  args = cli._parser().parse_args([
+      "run", "--task", "timeseries", "--data-root", str(tmp_path), "--work-dir",
+      str(tmp_path / "w"), "--time-column", "Date Time", "--target-column", "T (degC)",
+      "--features", "T (degC), p (mbar)", "--lookback", "120", "--step", "6", "--delay", "24",
+      "--seasonal-period", "144", "--max-fill", "3", "--forecast-model", "gru",
+      "--head", "level", "--epochs", "5", "--learning-rate", "0.01", "--batch-size", "64",
+      "--max-mae-increase", "0.1", "--gate", "max_segments_per_series=5"])
+  config = cli.build_config(args)
+  assert config.timeseries == pipeline_config.TimeseriesConfig(
+      time_column="Date Time", target_column="T (degC)", features=("T (degC)", "p (mbar)"),
+      lookback=120, step=6, delay=24, seasonal_period=144, max_fill=3)
+  trainer = config.timeseries_trainer
+  assert (trainer.model, trainer.residual, trainer.epochs) == ("gru", False, 5)
+  assert (trainer.learning_rate, trainer.batch_size) == (0.01, 64)
+  assert config.text_trainer.epochs == 20                 # the text section is untouched
+  assert config.evaluation.max_mae_increase == 0.1
+  assert config.gates.max_segments_per_series == 5
+  assert config.pipeline_name == "transfer-learning-timeseries"
+
+
+@pytest.mark.parametrize("flags, message", [
+    ([], "needs the column to forecast: pass --target-column"),
+    (["--target-column", "t", "--forecast-model", "transformer"], "Unknown timeseries model"),
+    (["--target-column", "t", "--lookback", "0"], "lookback must be >= 1"),
+    (["--target-column", "t", "--step", "200"], "step must be at most lookback"),
+    (["--target-column", "t", "--text-model", "gru"], "which --task timeseries does not read"),
+    (["--target-column", "t", "--tune"], "--task image only"),
+])
+def test_bad_timeseries_options_exit_2_before_any_work(tmp_path, flags, message):
+  (tmp_path / "data").mkdir()
+  (tmp_path / "data" / "a.csv").write_text("timestamp,t\n")
+  result = run_cli("run", "--task", "timeseries", "--data-root", str(tmp_path / "data"),
+                   "--work-dir", str(tmp_path / "w"), *flags)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr and not (tmp_path / "w").exists()
+
+
+def test_a_flag_the_task_has_no_field_for_exits_2(tmp_path):
+  image_factory.class_folder_dataset(str(tmp_path / "data"), per_class=2)
+  result = run_cli("run", "--data-root", str(tmp_path / "data"), "--work-dir",
+                   str(tmp_path / "w"), "--epochs", "3")
+  assert result.returncode == 2 and "--epochs is not a setting of --task image" in result.stderr
+
+
+def test_timeseries_demo_data_is_real_hourly_weather(tmp_path):
+  result = run_cli("demo-data", "--task", "timeseries", "--output", str(tmp_path / "wx"))
+  assert result.returncode == 0, result.stderr
+  assert sorted(os.listdir(tmp_path / "wx")) == ["EWR.csv", "JFK.csv", "LGA.csv"]
+  with open(tmp_path / "wx" / "JFK.csv") as f:
+    lines = f.read().splitlines()
+  assert lines[0].startswith("origin,year,month,day,hour,temp,")
+  assert len(lines) == 8706 + 1 and lines[1].endswith("2013-01-01T06:00:00Z")
