@@ -132,3 +132,21 @@ def test_a_split_without_a_whole_window_stops_with_a_message(trained, tmp_path):
         pipeline_config.TimeseriesTrainerConfig(epochs=1), [f"{uri}/Split-train/*"],
         [f"{uri}/Split-validation/*"], [f"{uri}/Split-eval/*"], described,
         str(tmp_path / "s"), str(tmp_path / "r"))
+
+
+def test_missing_values_in_a_served_window_are_filled_as_ingestion_fills_them():
+  nan = np.nan
+  window = np.array([
+      [[1, 10, nan], [nan, 20, nan], [3, nan, 5], [nan, nan, nan], [9, 50, 7]],
+      [[nan, 1, nan], [2, nan, nan], [4, 3, nan], [nan, 4, nan], [nan, 5, nan]],
+  ], np.float32)
+  filled = models.fill_gaps(tf.constant(window)).numpy()
+  np.testing.assert_allclose(filled[0, :, 0], [1, 2, 3, 6, 9])
+  np.testing.assert_allclose(filled[0, :, 1], [10, 20, 30, 40, 50])
+  np.testing.assert_allclose(filled[0, :, 2], [5, 5, 5, 6, 7])          # before the first
+  np.testing.assert_allclose(filled[1, :, 0], [2, 2, 4, 4, 4])          # after the last
+  np.testing.assert_allclose(filled[1, :, 1], [1, 2, 3, 4, 5])
+  assert np.isnan(filled[1, :, 2]).all()                               # nothing to fill from
+  config = pipeline_config.TimeseriesTrainerConfig(units=4, dense_units=4)
+  forecaster = models.build_forecaster(config, 5, np.arange(5), np.zeros(3), np.ones(3), 0)
+  np.testing.assert_allclose(forecaster(window[:1]).numpy(), forecaster(filled[:1]).numpy())

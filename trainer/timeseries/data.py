@@ -4,7 +4,8 @@ Rows of one split are grouped by series and ordered by `time_index` (never by fi
 order); a chunk is a run of consecutive steps of one segment. Windows are cut where
 components/timeseries_example_gen/windows.py says, so they never cross a chunk, and are built
 batch by batch from the array (tf.gather on window-end indices): only the indices are
-shuffled, and no window is materialised before its batch.
+shuffled (one permutation per epoch, no shuffle buffer), and no window is materialised before
+its batch.
 """
 
 import dataclasses
@@ -68,9 +69,14 @@ def window_dataset(values: np.ndarray, ends: np.ndarray, lookback: int, delay: i
   data = tf.constant(values, tf.float32)
   targets = data[:, target_index]
   offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
-  dataset = tf.data.Dataset.from_tensor_slices(ends.astype(np.int64))
+  ends = tf.constant(ends.astype(np.int64))
   if shuffle:
-    dataset = dataset.shuffle(len(ends), seed=seed, reshuffle_each_iteration=True)
+    # A new permutation of the window ends every epoch (each iteration of the dataset runs
+    # the shuffle again): no shuffle buffer of per-window elements.
+    dataset = tf.data.Dataset.range(1).flat_map(
+        lambda _: tf.data.Dataset.from_tensor_slices(tf.random.shuffle(ends, seed=seed)))
+  else:
+    dataset = tf.data.Dataset.from_tensor_slices(ends)
 
   def gather(batch_ends):
     return (tf.gather(data, batch_ends[:, None] + offsets[None, :]),

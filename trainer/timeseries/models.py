@@ -12,6 +12,39 @@ from tensorflow import keras
 import pipeline_config
 
 
+def fill_gaps(window: tf.Tensor) -> tf.Tensor:
+  """What ingestion does to missing values, in the graph: per feature, values between two
+  observed ones are interpolated linearly along time, and values before the first (after
+  the last) observed one take its value. A feature with no value in the window stays NaN.
+  Ingestion never trains on gaps longer than max_fill; serving fills any gap it is sent."""
+  x = tf.transpose(window, [0, 2, 1])                       # [batch, features, time]
+  valid = tf.math.is_finite(x)
+  length = tf.shape(x)[-1]
+  positions = tf.range(length)
+  # Positions of the observed values first, in time order, then the missing ones.
+  order = tf.argsort(tf.where(valid, positions, positions + length), axis=-1, stable=True)
+  seen = tf.cumsum(tf.cast(valid, tf.int32), axis=-1)       # observed values up to here
+  last = tf.maximum(seen[..., -1:] - 1, 0)
+  prev_k = tf.maximum(seen - 1, 0)
+  next_k = tf.minimum(tf.where(valid, seen - 1, seen), last)
+  prev_pos = tf.gather(order, prev_k, batch_dims=2)
+  next_pos = tf.gather(order, next_k, batch_dims=2)
+  prev_val = tf.gather(x, prev_pos, batch_dims=2)
+  next_val = tf.gather(x, next_pos, batch_dims=2)
+  span = tf.cast(next_pos - prev_pos, x.dtype)
+  fraction = tf.math.divide_no_nan(tf.cast(positions - prev_pos, x.dtype), span)
+  fraction = tf.where(span > 0, fraction, tf.zeros_like(fraction))
+  filled = tf.where(valid, x, prev_val + (next_val - prev_val) * fraction)
+  return tf.transpose(filled, [0, 2, 1])
+
+
+class FillGaps(keras.layers.Layer):
+  """fill_gaps as a layer: serving fills a client's missing values as ingestion did."""
+
+  def call(self, window):
+    return fill_gaps(window)
+
+
 class SampleRows(keras.layers.Layer):
   """Keeps every `step`-th row of the window, ending at its last row."""
 
@@ -52,7 +85,8 @@ def build_forecaster(config: pipeline_config.TimeseriesTrainerConfig, lookback: 
   `variance` are per feature, from the train split only."""
   features = len(mean)
   window = keras.Input((lookback, features), name="window")
-  x = SampleRows(positions, name="sample_rows")(window)
+  filled = FillGaps(name="fill_gaps")(window)
+  x = SampleRows(positions, name="sample_rows")(filled)
   x = keras.layers.Normalization(axis=-1, mean=mean, variance=np.maximum(variance, 1e-12),
                                  name="train_normalisation")(x)
   x = _body(config, x)
@@ -61,7 +95,7 @@ def build_forecaster(config: pipeline_config.TimeseriesTrainerConfig, lookback: 
                               "glorot_uniform", name="change" if config.residual else "level")(x)
   std = float(np.sqrt(max(variance[target_index], 1e-12)))
   forecast = ForecastHead(target_index, mean[target_index], std, config.residual,
-                          name="forecast")([change, window])
+                          name="forecast")([change, filled])
   return keras.Model(window, forecast, name=f"{config.model}_forecaster")
 
 
