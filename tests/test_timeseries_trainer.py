@@ -35,7 +35,11 @@ def test_windows_are_the_rows_a_client_would_cut():
     np.testing.assert_array_equal(windows[k], values[t - 3:t + 1])
     assert targets[k] == values[t + 2, 1]
   shuffled = data.window_dataset(values, ends, 4, 2, 1, batch_size=32, shuffle=True, seed=1)
-  assert sorted(next(iter(shuffled))[1].numpy().tolist()) == sorted(targets.tolist())
+  first, second = (next(iter(shuffled))[1].numpy().tolist() for _ in range(2))
+  assert sorted(first) == sorted(second) == sorted(targets.tolist())
+  assert first != second                        # a new order every epoch
+  again = data.window_dataset(values, ends, 4, 2, 1, batch_size=32, shuffle=True, seed=1)
+  assert next(iter(again))[1].numpy().tolist() == first      # and the same for a seed
 
 
 def test_rows_are_read_back_in_time_order_and_cut_at_gaps(tmp_path):

@@ -71,10 +71,13 @@ def window_dataset(values: np.ndarray, ends: np.ndarray, lookback: int, delay: i
   offsets = tf.range(-lookback + 1, 1, dtype=tf.int64)
   ends = tf.constant(ends.astype(np.int64))
   if shuffle:
-    # A new permutation of the window ends every epoch (each iteration of the dataset runs
-    # the shuffle again): no shuffle buffer of per-window elements.
+    # A new permutation of the window ends every epoch, drawn from a seeded generator whose
+    # state advances each time the dataset is iterated: no shuffle buffer of per-window
+    # elements.
+    generator = tf.random.Generator.from_seed(seed or 0)
     dataset = tf.data.Dataset.range(1).flat_map(
-        lambda _: tf.data.Dataset.from_tensor_slices(tf.random.shuffle(ends, seed=seed)))
+        lambda _: tf.data.Dataset.from_tensor_slices(tf.gather(ends, tf.argsort(
+            generator.uniform(tf.shape(ends))))))
   else:
     dataset = tf.data.Dataset.from_tensor_slices(ends)
 
