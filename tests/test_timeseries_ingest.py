@@ -255,3 +255,15 @@ def test_window_positions_and_seasonal_lag():
   assert windows.default_seasonal_period(3600) == 24
   assert windows.default_seasonal_period(600) == 144
   assert windows.default_seasonal_period(86400) == 7
+
+
+def test_an_unusable_target_stops_the_executor_after_writing_the_report(tmp_path):
+  root = str(tmp_path / "data")
+  factory.write_series(os.path.join(root, "a.csv"), 100)
+  options = pipeline_config.TimeseriesConfig(target_column="const")
+  with pytest.raises(pipeline_config.ToolkitError, match="'const' cannot be forecast: "
+                     "constant: every value is 5"):
+    run_executor(root, str(tmp_path / "out"), options)
+  report = ingest_report.read_report(str(tmp_path / "out" / "ingest_report"))
+  assert report["files"][0]["outcome"] == "rejected"
+  assert report["files"][0]["reason"].startswith("not_ingested: The target column 'const'")

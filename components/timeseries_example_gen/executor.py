@@ -152,7 +152,8 @@ def _decide(summaries, options):
   try:
     return ts.decide_columns(summaries, options)
   except pipeline_config.ToolkitError as e:     # raised after the report is written
-    return {"header": None, "features": [], "left_out": {}, "error": str(e)}
+    return {"header": None, "features": [], "target": options.target_column, "left_out": {},
+            "error": str(e)}
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

@@ -306,7 +306,7 @@ def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesCo
   requested feature cannot be used."""
   summaries = sorted((s for s in summaries if s), key=lambda s: s["path"])
   if not summaries:
-    return {"header": None, "features": [], "left_out": {}}
+    return {"header": None, "features": [], "target": options.target_column, "left_out": {}}
   counts: Dict[tuple, int] = {}
   for s in summaries:
     counts[tuple(s["header"])] = counts.get(tuple(s["header"]), 0) + 1
@@ -397,6 +397,9 @@ def finish_series(parsed: ParsedSeries, columns: dict,
   record = parsed.record
   done = FinishedSeries(record)
   if record.outcome:
+    return done
+  if columns.get("error"):
+    records.reject(record, f"not_ingested: {columns['error']}")
     return done
   if columns["header"] is None or sorted(parsed.header) != columns["header"]:
     mine, reference = set(parsed.header), set(columns["header"] or ())
