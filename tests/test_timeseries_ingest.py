@@ -78,15 +78,15 @@ def test_every_finding_is_in_the_report_with_its_line_numbers(messy_run):
   messy = files["messy.csv"]
   assert messy["outcome"] == "normalised"
   findings = messy["findings"]
-  for kind in ("unparseable_row", "duplicate_timestamp", "sorted"):
+  for kind in ("unparseable_row", "unparseable_value", "duplicate_timestamp", "sorted"):
     listed = " ".join(findings[kind]["examples"])
     for line in expect[kind]:
       assert f"line {line}" in listed, (kind, line, findings[kind])
-  assert findings["unparseable_row"]["count"] == 3
+  assert findings["unparseable_row"]["count"] == 2
   assert "does not match iso8601" in " ".join(findings["unparseable_row"]["examples"])
-  assert "'warm' is not a number" in " ".join(findings["unparseable_row"]["examples"])
+  assert "temp 'warm' is not a number" in findings["unparseable_value"]["examples"][0]
   assert findings["interpolated"]["count"] == messy["interpolated"] == expect["interpolated"]
-  assert findings["missing_rows"]["count"] == expect["missing_rows"] + 1   # + the 'warm' hour
+  assert findings["missing_rows"]["count"] == expect["missing_rows"]
   assert messy["segments"] == 2 and findings["segments"]["count"] == 2
   assert messy["frequency"] == "1h"
   assert files["clean/b.csv"]["outcome"] == "ingested" and not files["clean/b.csv"]["findings"]
@@ -123,7 +123,7 @@ def test_rows_are_split_by_time_and_windows_never_cross_a_boundary(messy_run):
                  key=lambda r: int(r["time_index"]))
   assert {int(r["segment"]) for r in messy} == {0, 1}
   messy_row = next(r for r in report["files"] if r["path"] == "messy.csv")
-  assert sum(int(r["filled"]) for r in messy) == messy_row["interpolated"] == 5
+  assert sum(int(r["filled"]) for r in messy) == messy_row["interpolated"] == 4
   hours = [(int(r["timestamp"]) - int(messy[0]["timestamp"])) // 3600 for r in messy]
   assert 305 not in hours and 403 in hours and 200 in hours
 

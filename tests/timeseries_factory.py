@@ -39,8 +39,8 @@ def write_series(path: str, hours: int, seed: int = 0) -> None:
 def write_messy(path: str, hours: int = 600) -> dict:
   """One series with each finding; returns {kind: [line numbers or details]} to expect."""
   lines = [",".join(HEADER)]
-  expect = {"unparseable_row": [], "duplicate_timestamp": [], "sorted": [],
-            "interpolated": 0, "missing_rows": 10}
+  expect = {"unparseable_row": [], "unparseable_value": [], "duplicate_timestamp": [],
+            "sorted": [], "interpolated": 0, "missing_rows": 10}
 
   def add(cells):
     lines.append(",".join(cells))
@@ -63,10 +63,10 @@ def write_messy(path: str, hours: int = 600) -> dict:
     if h == 250:
       cells[2] = ""                # one missing humidity: interpolated
       expect["interpolated"] += 1
-    if h == 403:                   # not a number: the row is rejected, the hour interpolated
+    if h == 403:                   # not a number: a missing value, interpolated
       cells[1] = "warm"
-      expect["unparseable_row"].append(len(lines) + 1)
-      expect["interpolated"] += 2
+      expect["unparseable_value"].append(len(lines) + 1)
+      expect["interpolated"] += 1
     add(cells)
     if h == 150:                   # a repeated timestamp with other values: dropped
       expect["duplicate_timestamp"].append(add(row(150, seed=9)))

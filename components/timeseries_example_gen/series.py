@@ -9,8 +9,8 @@ workers start fast and tests are cheap):
   decide_columns over every file's column summary: the header most files share (other files
                  are rejected), and per column kept or left out (non-numeric, constant,
                  mostly missing) with its reason;
-  finish_series  per file: rows with an unreadable number rejected (line number), restored to
-                 time order (recorded), duplicate timestamps dropped (first kept, the rest
+  finish_series  per file: a cell that is not a number becomes a missing value (line number
+                 recorded), rows are restored to time order (recorded), duplicate timestamps dropped (first kept, the rest
                  listed), sampled on the inferred frequency's grid (irregular sampling and
                  gaps recorded), runs of up to max_fill missing rows or values interpolated,
                  longer ones breaking the series into segments; then split by time (train the
@@ -409,15 +409,12 @@ def finish_series(parsed: ParsedSeries, columns: dict,
     return done
   features = columns["features"]
   values = np.empty((len(parsed.times), len(features)))
-  bad_rows = np.zeros(len(parsed.times), bool)
   for j, name in enumerate(features):
     values[:, j], bad = _to_numbers(parsed.cells[name])
-    for i in np.flatnonzero(bad & ~bad_rows):
-      _note(record, "unparseable_row", f"line {parsed.lines[i]}: {name} "
+    for i in np.flatnonzero(bad):          # a missing value from here on, filled or a break
+      _note(record, "unparseable_value", f"line {parsed.lines[i]}: {name} "
             f"{parsed.cells[name][i]!r} is not a number")
-    bad_rows |= bad
-  times, lines = parsed.times[~bad_rows], parsed.lines[~bad_rows]
-  values = values[~bad_rows]
+  times, lines = parsed.times, parsed.lines
 
   order = np.argsort(times, kind="stable")       # file order among equal timestamps
   out_of_order = int(np.sum(np.diff(times) < 0))
@@ -516,7 +513,7 @@ def finish_series(parsed: ParsedSeries, columns: dict,
   record.quantiles = {name: [round(float(q), 6) for q in np.quantile(done.values[:, j],
                                                                       QUANTILES)]
                       for j, name in enumerate(features)}
-  changes = [f"{entry['count']} {kind.replace('_', ' ')}"
+  changes = [f"{kind} {entry['count']}"
              for kind, entry in sorted((record.findings or {}).items())
              if kind != "segments"]
   if changes or record.segments > 1:
