@@ -524,7 +524,7 @@ class PipelineConfig:
     if self.tuning.enabled:
       raise ToolkitError(
           "Hyperparameter search (--tune) is available for --task image only; for "
-          f"{self.task}, set the trainer's fields (--text-model, --ts-model, --epochs, ...).")
+          f"{self.task}, set the trainer's fields (--text-model, --forecast-model, --epochs, ...).")
     if self.task == "text":
       self.text_ingest.validate()
       self.text_trainer.validate()

@@ -70,6 +70,11 @@ _OVERRIDES = {
     "max_mae_increase": ("evaluation", "max_mae_increase", float),
 }
 
+# Flags that only one kind of evaluation reads (pipeline/tasks.py Task.evaluation).
+_EVALUATION_ONLY = {"min_accuracy": "classification", "max_accuracy_drop": "classification",
+                    "min_class_recall": "classification", "class_weights": "classification",
+                    "max_mae_increase": "forecast"}
+
 # Third-party warnings a user cannot act on (google.api_core's "non-supported Python
 # version", TFX/Beam/TF deprecations); --verbose shows them.
 _QUIET_WARNING_CATEGORIES = (FutureWarning, DeprecationWarning, PendingDeprecationWarning)
@@ -124,6 +129,11 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
       raise pipeline_config.ToolkitError(
           f"--{flag.replace('_', '-')} sets {section}.{field}, which --task {config.task} "
           "does not read; drop the flag or pick the task it belongs to.")
+    evaluation = tasks.get_task(config.task).evaluation
+    if _EVALUATION_ONLY.get(flag, evaluation) != evaluation:
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} applies to {_EVALUATION_ONLY[flag]} tasks, which "
+          f"--task {config.task} is not; drop the flag.")
     target = getattr(config, section or tasks.get_task(config.task).trainer_section)
     if not hasattr(target, field):
       raise pipeline_config.ToolkitError(

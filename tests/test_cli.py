@@ -188,6 +188,10 @@ def test_timeseries_flags_reach_the_timeseries_sections(tmp_path):
     (["--target-column", "t", "--step", "200"], "step must be at most lookback"),
     (["--target-column", "t", "--text-model", "gru"], "which --task timeseries does not read"),
     (["--target-column", "t", "--tune"], "--task image only"),
+    (["--target-column", "t", "--min-accuracy", "0.5"], "--min-accuracy applies to "
+     "classification tasks"),
+    (["--target-column", "t", "--class-weights", "balanced"], "--class-weights applies to "
+     "classification tasks"),
 ])
 def test_bad_timeseries_options_exit_2_before_any_work(tmp_path, flags, message):
   (tmp_path / "data").mkdir()
@@ -203,6 +207,9 @@ def test_a_flag_the_task_has_no_field_for_exits_2(tmp_path):
   result = run_cli("run", "--data-root", str(tmp_path / "data"), "--work-dir",
                    str(tmp_path / "w"), "--epochs", "3")
   assert result.returncode == 2 and "--epochs is not a setting of --task image" in result.stderr
+  result = run_cli("run", "--data-root", str(tmp_path / "data"), "--work-dir",
+                   str(tmp_path / "w"), "--max-mae-increase", "0.1")
+  assert result.returncode == 2 and "applies to forecast tasks" in result.stderr
 
 
 def test_timeseries_demo_data_is_real_hourly_weather(tmp_path):

@@ -61,8 +61,13 @@ def messy_run(tmp_path_factory):
   expect = factory.write_messy(os.path.join(root, "messy.csv"))
   factory.write_series(os.path.join(root, "clean", "b.csv"), 600, seed=1)
   shutil.copy(os.path.join(root, "clean", "b.csv"), os.path.join(root, "copy_of_b.csv"))
-  with open(os.path.join(root, "other.csv"), "w") as f:       # another header
+  # A long gap inside the eval period: a segment break there.
+  factory.write_series(os.path.join(root, "gappy.csv"), 600, seed=2, gap=range(540, 550))
+  # Another header, first in path order (the others' header and column order still win).
+  with open(os.path.join(root, "a_other.csv"), "w") as f:
     f.write("timestamp,temp,pressure\n2024-01-01T00:00:00Z,1,1000\n")
+  with open(os.path.join(root, "README.md"), "w") as f:
+    f.write("# notes about the data\n")
   with open(os.path.join(root, ".hidden.csv"), "w") as f:
     f.write("never read")
   artifacts = run_executor(root, str(tmp / "out"))
@@ -73,7 +78,7 @@ def messy_run(tmp_path_factory):
 def test_every_finding_is_in_the_report_with_its_line_numbers(messy_run):
   _, expect, _, report = messy_run
   files = {r["path"]: r for r in report["files"]}
-  assert report["totals"]["found"] == 5 == len(report["files"])
+  assert report["totals"]["found"] == 7 == len(report["files"])
   assert report["totals"]["found"] == sum(report["totals"][o] for o in records.OUTCOMES)
   messy = files["messy.csv"]
   assert messy["outcome"] == "normalised"
@@ -91,9 +96,12 @@ def test_every_finding_is_in_the_report_with_its_line_numbers(messy_run):
   assert messy["frequency"] == "1h"
   assert files["clean/b.csv"]["outcome"] == "ingested" and not files["clean/b.csv"]["findings"]
   assert files["copy_of_b.csv"]["reason"] == "duplicate_of: clean/b.csv"
-  assert files["other.csv"]["outcome"] == "rejected"
-  assert files["other.csv"]["reason"].startswith("header_mismatch")
-  assert "pressure" in files["other.csv"]["reason"]
+  assert files["a_other.csv"]["outcome"] == "rejected"
+  assert files["a_other.csv"]["reason"].startswith("header_mismatch")
+  assert "pressure" in files["a_other.csv"]["reason"]
+  assert files["README.md"]["outcome"] == "skipped"
+  assert files["README.md"]["reason"].startswith("not_csv")
+  assert files["gappy.csv"]["segments"] == 2
   assert files[".hidden.csv"]["reason"] == "hidden_file"
   columns = report["columns"]
   assert columns["features"] == ["temp", "humid"]
@@ -137,7 +145,7 @@ def test_rows_are_split_by_time_and_windows_never_cross_a_boundary(messy_run):
   eval_windows = read(artifacts[executor.WINDOWS_KEY].uri, "eval", window_spec)
   assert len(eval_windows) == report["windows_per_split"]["eval"] > 0
   by_time = {(r["series"], int(r["timestamp"])): r for r in rows["eval"]}
-  first_eval = min(int(r["timestamp"]) for r in rows["eval"] if r["series"] == b"clean/b.csv")
+  gappy_windows = 0
   for w in eval_windows:
     end = int(w["window_end"])
     # Off-by-one check: the target is the row `delay` steps after the window's last row.
@@ -148,10 +156,17 @@ def test_rows_are_split_by_time_and_windows_never_cross_a_boundary(messy_run):
     # Seasonal naive: the same hour one day before the target.
     assert w["seasonal_naive"] == by_time[(w["series"], int(w["timestamp"]) - 24 * 3600)][
         "target"]
-    first_row = end - (OPTIONS.lookback - 1) * 3600
-    assert (w["series"], first_row) in by_time           # inside the eval split
-    if w["series"] == b"clean/b.csv":
-      assert first_row >= first_eval
+    # Every row the window reads, and its target, is an eval row of its series and segment.
+    touched = [by_time.get((w["series"], end + k * 3600))
+               for k in range(-OPTIONS.lookback + 1, OPTIONS.delay + 1)]
+    assert all(r is not None for r in touched)
+    assert len({int(r["segment"]) for r in touched}) == 1
+    for k, r in enumerate(touched[:OPTIONS.lookback]):
+      np.testing.assert_array_equal(window[k], r["values"])
+    gappy_windows += w["series"] == b"gappy.csv"
+  # gappy.csv: eval is steps 480-599 with 540-549 missing: 60 and 50 steps, each with
+  # room for 60 - 24 - 6 + 1 = 31 and 50 - 29 = 21 windows.
+  assert gappy_windows == 31 + 21
   described = executor.read_features(artifacts[ingest_executor.EXAMPLES_KEY].uri)
   assert described["features"] == ["temp", "humid"] and described["seasonal_period"] == 24
 
@@ -190,6 +205,14 @@ def test_feature_drift_is_judged_against_the_last_accepted_drop(messy_run):
 def test_jensen_shannon_is_zero_for_the_same_distribution_and_grows_with_a_shift():
   q = list(np.quantile(np.random.default_rng(0).normal(size=5000), series.QUANTILES))
   assert gates.jensen_shannon(q, q) == pytest.approx(0.0, abs=1e-9)
+  # A column of mostly zeros (rain): its percentiles repeat, and it still does not drift
+  # against itself, but does when the rain doubles.
+  rain = np.concatenate([np.zeros(900), np.random.default_rng(1).exponential(2, 100)])
+  dry = list(np.quantile(rain, series.QUANTILES))
+  assert gates.jensen_shannon(dry, dry) == pytest.approx(0.0, abs=1e-9)
+  wet = list(np.quantile(np.concatenate([np.zeros(800), rain[800:], rain[900:]]),
+                         series.QUANTILES))
+  assert gates.jensen_shannon(dry, wet) > 0.01
   small = gates.jensen_shannon(q, [v + 0.1 for v in q])
   large = gates.jensen_shannon(q, [v + 2.0 for v in q])
   assert 0 < small < 0.05 < large <= 1.0

@@ -28,12 +28,14 @@ def row(hour: int, seed: int = 0):
   return [stamp(hour), str(temp), str(humid), "A", "5", str((START.hour + hour) % 24)]
 
 
-def write_series(path: str, hours: int, seed: int = 0) -> None:
+def write_series(path: str, hours: int, seed: int = 0, gap=range(0)) -> None:
+  """`hours` hourly rows, none for the hours in `gap`."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:
     f.write(",".join(HEADER) + "\n")
     for h in range(hours):
-      f.write(",".join(row(h, seed)) + "\n")
+      if h not in gap:
+        f.write(",".join(row(h, seed)) + "\n")
 
 
 def write_messy(path: str, hours: int = 600) -> dict:

@@ -144,9 +144,9 @@ def forecast_plot(eval_rows: data.SplitRows, ends: np.ndarray, forecast: np.ndar
   plt = reports.plt
   target = described["features"].index(described["target"])
   delay = described["delay"]
-  start, end, series = eval_rows.chunks[0]
-  shown = (ends >= start) & (ends < end)
-  shown = np.flatnonzero(shown)[:plot_rows]
+  # The first eval chunk long enough for a window (a segment break may cut the first short).
+  start, end, series = next(c for c in eval_rows.chunks if np.any((ends >= c[0]) & (ends < c[1])))
+  shown = np.flatnonzero((ends >= start) & (ends < end))[:plot_rows]
   steps = ends[shown] + delay
   fig, ax = plt.subplots(figsize=(11, 4))
   hours = (eval_rows.timestamps[steps] - eval_rows.timestamps[steps[0]]) / 3600.0

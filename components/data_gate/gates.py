@@ -149,8 +149,8 @@ def _class_gates(report: dict, config, conflicts: List[str]) -> List[GateResult]
 def _series_gates(report: dict, config) -> List[GateResult]:
   """Time series: missing values, segment breaks, and enough windows in every split."""
   kept = [r for r in report["files"] if r["outcome"] in INGESTED_OUTCOMES]
-  steps = sum(r["kept_rows"] or 0 for r in kept)
-  missing = (sum((r["missing_fraction"] or 0.0) * (r["kept_rows"] or 0) for r in kept) / steps
+  steps = sum(r["steps"] or 0 for r in kept)             # time steps on each series' grid
+  missing = (sum((r["missing_fraction"] or 0.0) * (r["steps"] or 0) for r in kept) / steps
              if steps else 0.0)
   worst_missing = max(kept, key=lambda r: r["missing_fraction"] or 0.0, default=None)
   segments = {r["path"]: r["segments"] for r in kept}
@@ -175,10 +175,11 @@ def _series_gates(report: dict, config) -> List[GateResult]:
                                          if n > config.max_segments_per_series)[:300]
                  + "); raise max_fill or fix the gaps",
                  f"max_segments_per_series={most}"),
-      GateResult("min_windows_per_split", not short,
+      GateResult("min_windows_per_split", bool(kept) and not short,
                  {"short": short, "limit": config.min_windows_per_split,
                   "window_rows": windows.get("lookback", 0) + windows.get("delay", 0)},
-                 "series too short for a window of "
+                 ("no series was kept; " if not kept else "")
+                 + "series too short for a window of "
                  f"{windows.get('lookback')} rows + {windows.get('delay')} ahead in every "
                  "split: " + ", ".join(f"{p} ({', '.join(f'{s} {n}' for s, n in v.items())})"
                                        for p, v in list(short.items())[:10])
@@ -187,22 +188,39 @@ def _series_gates(report: dict, config) -> List[GateResult]:
   ]
 
 
+def _cdf(quantiles: np.ndarray, x: np.ndarray) -> np.ndarray:
+  """The distribution function that `quantiles` (at equal steps of probability) describe,
+  right-continuous: at a value repeated across quantiles (many zeros of rain) it counts the
+  whole point mass."""
+  levels = np.linspace(0.0, 1.0, len(quantiles))
+  k = np.searchsorted(quantiles, x, side="right") - 1      # last quantile <= x
+  out = np.where(k >= len(quantiles) - 1, 1.0, 0.0)
+  inside = (k >= 0) & (k < len(quantiles) - 1)
+  ki = np.clip(k, 0, len(quantiles) - 2)
+  width = quantiles[ki + 1] - quantiles[ki]
+  step = levels[ki + 1] - levels[ki]
+  fraction = np.divide(x - quantiles[ki], width, out=np.zeros_like(width, dtype=float),
+                       where=width > 0)
+  return np.where(inside, levels[ki] + fraction * step, out)
+
+
 def jensen_shannon(previous_quantiles: List[float], quantiles: List[float]) -> float:
   """JS divergence (base 2) of a feature's new distribution against the previous one, over
-  the previous drop's percentile bins (each holds an equal share of the old data), with a bin
-  below and above for new values outside the old range."""
-  edges = np.asarray(previous_quantiles, float)
+  bins at the previous drop's distinct percentiles, with a bin below and above them for new
+  values outside the old range. Both distributions are measured the same way, so identical
+  data scores 0 even for a column of mostly zeros."""
+  old = np.asarray(previous_quantiles, float)
   new = np.asarray(quantiles, float)
-  levels = np.linspace(0.0, 1.0, len(new))
-  cdf = np.interp(edges, new, levels, left=0.0, right=1.0)
-  q = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
-  p = np.concatenate([[0.0], np.full(len(edges) - 1, 1.0 / (len(edges) - 1)), [0.0]])
+  edges = np.unique(old)
+  p = np.diff(np.concatenate([[0.0], _cdf(old, edges), [1.0]]))
+  q = np.diff(np.concatenate([[0.0], _cdf(new, edges), [1.0]]))
+  p, q = np.clip(p, 0.0, None), np.clip(q, 0.0, None)
   m = (p + q) / 2
 
   def kl(a):
     mask = a > 0
     return float(np.sum(a[mask] * np.log2(a[mask] / m[mask])))
-  return max(0.0, 0.5 * kl(p) + 0.5 * kl(q))
+  return min(1.0, max(0.0, 0.5 * kl(p) + 0.5 * kl(q)))
 
 
 def _feature_drift(profile: dict, previous: dict, config) -> List[GateResult]:

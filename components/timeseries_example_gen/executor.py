@@ -45,6 +45,9 @@ def read_features(examples_uri: str) -> dict:
     return json.load(f)
 
 
+SERIES_SUFFIX = ".csv"
+
+
 def seasonal_period(options: pipeline_config.TimeseriesConfig, frequency_seconds) -> int:
   return options.seasonal_period or windowing.default_seasonal_period(frequency_seconds)
 
@@ -83,7 +86,7 @@ def eval_window_examples(done: ts.FinishedSeries, columns: dict,
     return []
   target = columns["features"].index(columns["target"])
   lag = windowing.seasonal_lag(options.delay, seasonal_period(
-      options, done.record.frequency_seconds), options.lookback)
+      options, columns["frequency_seconds"]), options.lookback)
   series = done.record.path.encode("utf-8")
   out = []
   for chunk in ts.chunks(done):
@@ -136,7 +139,7 @@ def write_report(rows: List[dict], skipped_rows: List[dict], columns: dict,
       for split, n in (r.get(key) or {}).items():
         totals[split] = totals.get(split, 0) + n
     report["per_split" if key == "rows_per_split" else key] = totals
-  frequency = next((r["frequency_seconds"] for r in kept), None)
+  frequency = columns.get("frequency_seconds")
   report["columns"] = {
       "time": options.time_column, "target": options.target_column,
       "features": columns.get("features", []), "left_out": columns.get("left_out", {}),
@@ -175,17 +178,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output_dict[ingest_executor.INGEST_REPORT_KEY])
 
     walk = ingest_walk.check_data_root(root, "timeseries", ts.SeriesRecord, classes=False)
-    splits = list(ingest.split_percentages.items())
+    series_files = [r for r in walk.candidates if r.path.lower().endswith(SERIES_SUFFIX)]
+    for record in walk.candidates:
+      if not record.path.lower().endswith(SERIES_SUFFIX):
+        record.outcome, record.reason = records.SKIPPED, "not_csv: only *.csv files are series"
+        walk.skipped.append(record)
+    if not series_files:
+      raise pipeline_config.ToolkitError(
+          f"Data root {root} has no *.csv files; put one CSV file per series under it.")
+    splits = [(name, ingest.split_percentages[name]) for name in pipeline_config.SPLITS]
     split_names = [name for name, _ in splits]
     examples.split_names = artifact_utils.encode_split_names(split_names)
     windows.split_names = artifact_utils.encode_split_names([EVAL_SPLIT])
-    print(f"[{NAME}] reading {len(walk.candidates)} files under {root} (target "
+    print(f"[{NAME}] reading {len(series_files)} CSV files under {root} (target "
           f"{options.target_column!r}, time column {options.time_column!r})", flush=True)
 
     with self._make_beam_pipeline() as p:
       parsed = (
           p
-          | "ListFiles" >> beam.Create(walk.candidates, reshuffle=False)
+          | "ListFiles" >> beam.Create(series_files, reshuffle=False)
           | "ParseCsv" >> beam.Map(ts.parse_file, options, ingest.max_file_bytes)
           | "KeyByContent" >> beam.Map(
               lambda s: (s.record.sha256 or "unread:" + s.record.path, s))

@@ -43,6 +43,7 @@ class SeriesRecord(records.FileRecord):
   """One CSV file (one series) and what ingestion found in it."""
   rows: Optional[int] = None             # data rows in the file
   kept_rows: Optional[int] = None        # rows written as examples (time steps)
+  steps: Optional[int] = None            # time steps on the series' grid, kept or not
   start: Optional[str] = None            # first and last kept time step (UTC, ISO 8601)
   end: Optional[str] = None
   time_format: Optional[str] = None
@@ -296,7 +297,9 @@ def column_summary(parsed: ParsedSeries) -> dict:
         "varies": bool(len(numbers) and np.any(numbers != numbers[0])),
         "example": next((c for c, b in zip(cells, bad) if b), None),
     }
-  return {"path": parsed.record.path, "header": sorted(parsed.header), "columns": columns}
+  intervals = np.diff(np.unique(parsed.times))
+  return {"path": parsed.record.path, "header": sorted(parsed.header), "columns": columns,
+          "frequency": float(np.median(intervals)) if len(intervals) else None}
 
 
 def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesConfig"
@@ -306,7 +309,8 @@ def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesCo
   requested feature cannot be used."""
   summaries = sorted((s for s in summaries if s), key=lambda s: s["path"])
   if not summaries:
-    return {"header": None, "features": [], "target": options.target_column, "left_out": {}}
+    return {"header": None, "features": [], "target": options.target_column, "left_out": {},
+            "frequency_seconds": None}
   counts: Dict[tuple, int] = {}
   for s in summaries:
     counts[tuple(s["header"])] = counts.get(tuple(s["header"]), 0) + 1
@@ -330,7 +334,10 @@ def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesCo
         m["first"] = c["first"] if m["first"] is None else m["first"]
       m["varies"] = m["varies"] or c["varies"]
       m["example"] = m["example"] or c["example"]
-  order = [name for name in summaries[0]["columns"] if name in merged]
+  reference = next(s for s in summaries if tuple(s["header"]) == header)
+  order = [name for name in reference["columns"] if name in merged]       # its file order
+  frequencies = [s["frequency"] for s in summaries
+                 if tuple(s["header"]) == header and s["frequency"]]
   kept, left_out = [], {}
   for name in order:
     m = merged[name]
@@ -368,7 +375,10 @@ def decide_columns(summaries: List[dict], options: "pipeline_config.TimeseriesCo
   if target not in features:
     features = [target] + features            # the target's history is always an input
   return {"header": list(header), "features": features, "target": target,
-          "left_out": left_out, "usable": kept}
+          "left_out": left_out, "usable": kept,
+          # One sampling interval for every series (the median of theirs): the seasonal
+          # period in rows follows from it, the same in every eval window and the Trainer.
+          "frequency_seconds": float(np.median(frequencies)) if frequencies else None}
 
 
 # --- step 3: one series -----------------------------------------------------------------
@@ -451,6 +461,7 @@ def finish_series(parsed: ParsedSeries, columns: dict,
           f"line {lines[i]}: {iso(times[i])} falls on the same step as the row before it")
   slot, values = slot[~collided], values[~collided]
   steps = int(slot[-1]) + 1
+  record.steps = steps
   grid = np.full((steps, len(features)), np.nan)
   grid[slot] = values
   absent = steps - len(slot)
@@ -473,11 +484,12 @@ def finish_series(parsed: ParsedSeries, columns: dict,
       fraction = np.arange(1, end - start + 1) / (end - start + 1)
       grid[start:end, j] = left + (right - left) * fraction
       filled[start:end] += 1
-  record.interpolated = int(filled.sum())
+  usable = np.isfinite(grid).all(axis=1)
+  # Values filled in steps that a longer gap in another column drops anyway do not count.
+  record.interpolated = int(filled[usable].sum())
   if record.interpolated:
     _note(record, "interpolated", f"{record.interpolated} values in runs of at most "
           f"{options.max_fill} missing steps (max_fill)", count=record.interpolated)
-  usable = np.isfinite(grid).all(axis=1)
   segments = _runs(usable)
   record.segments = len(segments)
   if len(segments) > 1 or not usable.all():
@@ -489,6 +501,8 @@ def finish_series(parsed: ParsedSeries, columns: dict,
     return done
 
   # Splits by time: the first 70% of the steps are train, and so on (split_percentages).
+  split_percentages = [(name, dict(split_percentages)[name]) for name in
+                       pipeline_config.SPLITS]           # in time order, whatever the dict's
   bounds = np.cumsum([p for _, p in split_percentages]) / 100.0 * steps
   split_names = [name for name, _ in split_percentages]
   step_split = np.array(split_names)[np.searchsorted(bounds, np.arange(steps), side="right")
