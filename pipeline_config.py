@@ -53,8 +53,19 @@ class IngestConfig:
   compression: str = "none"
   # Threads decoding images inside each Beam worker; 0 means one per CPU core.
   decode_threads: int = 0
+  # Data drops (<root>/span-<N>/... or <root>/<YYYY-MM-DD>/...): train on the newest `window`
+  # spans (None: all); the Evaluator judges the newest span's eval split.
+  window: Optional[int] = None
+  # A class first seen in a new span: "fail" stops the run; "extend" gives it the next id in
+  # the label vocabulary (and the run is not compared with the last blessed model).
+  on_new_class: str = "fail"
 
   def validate(self):
+    if self.window is not None and self.window < 1:
+      raise ToolkitError(f"window must be >= 1 span. Received: window={self.window}")
+    if self.on_new_class not in ("fail", "extend"):
+      raise ToolkitError("on_new_class must be fail or extend. "
+                         f"Received: on_new_class={self.on_new_class!r}")
     if self.compression not in ("none", "gzip"):
       raise ToolkitError(
           f"compression must be 'none' or 'gzip'. Received: compression={self.compression!r}")
@@ -296,6 +307,12 @@ class GateConfig:
   # Files with identical content filed under two classes.
   max_label_conflicts: int = 0
   fail_on_anomalies: bool = True
+  # Data drops: how far the latest blessed model's accuracy on the newest span's labels may
+  # fall below its accuracy on the window's older eval files (shuffled or mislabelled drops).
+  max_label_agreement_drop: float = 0.2
+  # Classes in the window: one class (a layout read wrongly, a drop of one class) is no
+  # classifier.
+  min_classes: int = 2
   # Every class needs at least this many examples in each of train, validation and eval.
   min_examples_per_split: int = 1
   # Text: every kept document needs at least this many whitespace-separated tokens.
@@ -325,7 +342,7 @@ class GateConfig:
         raise ToolkitError(f"Gate {f.name} must be a number >= 0. "
                            f"Received: {f.name}={value!r}")
     for name in ("max_rejected_fraction", "max_label_drift", "max_format_drift",
-                 "max_missing_fraction", "max_feature_drift"):
+                 "max_missing_fraction", "max_feature_drift", "max_label_agreement_drop"):
       if getattr(self, name) > 1:
         raise ToolkitError(f"Gate {name} is a fraction in [0, 1]. "
                            f"Received: {name}={getattr(self, name)}")
@@ -380,6 +397,8 @@ class TrainerConfig(FitConfig):
   # Where phase 1 caches the frozen base's features (any tf.io.gfile path); None: the
   # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
   feature_cache_dir: Optional[str] = None
+  # Warm start (from the latest blessed model): each phase runs this share of its epochs.
+  warm_start_epochs: float = 0.3
 
   def validate(self):
     self.validate_fit()
@@ -469,6 +488,9 @@ class PipelineConfig:
   # '--direct_running_mode=multi_threading']. Empty means DirectRunner in-process; any value
   # also makes TFX package itself for remote workers (about 2 s per Beam component).
   beam_args: List[str] = field(default_factory=list)
+  # "auto": the Trainer starts from the latest blessed model when there is one (image task);
+  # "off": every run trains from scratch.
+  warm_start: str = "auto"
   ingest: IngestConfig = field(default_factory=IngestConfig)
   gates: GateConfig = field(default_factory=GateConfig)
   augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
@@ -514,6 +536,8 @@ class PipelineConfig:
     if self.task not in TASKS:
       raise ToolkitError(
           f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
+    if self.warm_start not in ("auto", "off"):
+      raise ToolkitError(f"warm_start must be auto or off. Received: {self.warm_start!r}")
     self.ingest.validate()
     self.gates.validate()
     self.evaluation.validate()

@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline run | demo-data` (contract in ARCHITECTURE.md)."""
+"""Command line: `python -m pipeline run | watch | demo-data` (contract in ARCHITECTURE.md)."""
 
 import argparse
 import contextlib
@@ -11,7 +11,7 @@ import warnings
 from typing import List, Optional
 
 import pipeline_config
-from components.ingest import walk as ingest_walk
+from components.ingest import spans as span_lib, walk as ingest_walk
 from pipeline import tasks
 
 
@@ -68,6 +68,8 @@ _OVERRIDES = {
     "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
     "min_class_recall": ("evaluation", "min_class_recall", float),
     "max_mae_increase": ("evaluation", "max_mae_increase", float),
+    "window": ("ingest", "window", int),
+    "on_new_class": ("ingest", "on_new_class", str),
 }
 
 # Flags that only one kind of evaluation reads (pipeline/tasks.py Task.evaluation).
@@ -85,6 +87,23 @@ def _parser() -> argparse.ArgumentParser:
   commands = parser.add_subparsers(dest="command", required=True)
 
   run = commands.add_parser("run", help="run the whole pipeline locally on Beam")
+  _add_run_arguments(run)
+  watch = commands.add_parser(
+      "watch", help="run the pipeline whenever a new data drop (span) or changed content "
+      "appears under --data-root; one line per run in <work-dir>/runs.jsonl")
+  _add_run_arguments(watch)
+  watch.add_argument("--interval", type=float, default=60.0,
+                     help="seconds between looks at the data root (default 60)")
+  watch.add_argument("--once", action="store_true",
+                     help="look once: run if the data changed since the last run, then exit")
+
+  demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
+  demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  demo.add_argument("--output", required=True)
+  return parser
+
+
+def _add_run_arguments(run: argparse.ArgumentParser) -> None:
   run.add_argument("--data-root", required=True,
                    help="<root>/<class>/<files>: images, or documents with --task text; "
                    "CSV files, one series each, with --task timeseries")
@@ -107,11 +126,8 @@ def _parser() -> argparse.ArgumentParser:
   run.add_argument("--tune", action="store_true",
                    help="search hyperparameters with TFX's Tuner before training")
   run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
-
-  demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
-  demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
-  demo.add_argument("--output", required=True)
-  return parser
+  run.add_argument("--warm-start", choices=("auto", "off"), default=None,
+                   help="start the Trainer from the latest blessed model (auto, the default)")
 
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
@@ -149,6 +165,8 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     config.enable_cache = False
   if args.tune:
     config.tuning.enabled = True
+  if args.warm_start:
+    config.warm_start = args.warm_start
   config.validate()
   return config
 
@@ -239,6 +257,33 @@ def _run(args) -> int:
   config = build_config(args)
   ingest_walk.check_data_root(config.data_root, config.task,
                               classes=tasks.get_task(config.task).has_classes)
+  span_lib.detect_spans(config.data_root)     # a root mixing drops and classes fails here
+  from pipeline import watch  # pylint: disable=import-outside-toplevel
+  with watch.work_dir_lock(config.work_dir):
+    if args.command == "watch":
+      return _watch(args, config)
+    return _run_locked(args, config)
+
+
+def _watch(args, config) -> int:
+  _quiet_logs(args.verbose)
+  from pipeline import watch  # pylint: disable=import-outside-toplevel
+  log_path = os.path.join(config.work_dir, "logs", "run.log")
+  print(f"Watching {config.data_root} for the {config.task} pipeline (work dir "
+        f"{config.work_dir}){'' if args.once else f', every {args.interval:g} s; Ctrl-C stops'}"
+        + ("" if args.verbose else f". Logs: {log_path}"), flush=True)
+
+  def one_run(cfg):
+    with (contextlib.nullcontext() if args.verbose else _native_logs_to(log_path)):
+      from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+      summary = local_runner.run(cfg)
+    _print_summary(summary, cfg)
+    return summary
+  watch.watch(config, one_run, interval=args.interval, once=args.once)
+  return 0
+
+
+def _run_locked(args, config) -> int:
   _quiet_logs(args.verbose)
   log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Running the {config.task} pipeline on {config.data_root} "
@@ -247,9 +292,14 @@ def _run(args) -> int:
   with (contextlib.nullcontext() if args.verbose else _native_logs_to(log_path)):
     from pipeline import local_runner  # pylint: disable=import-outside-toplevel
     summary = local_runner.run(config)
+  return _print_summary(summary, config)
+
+
+def _print_summary(summary: dict, config) -> int:
   metrics = summary["metrics"]
-  print(json.dumps({k: summary[k] for k in ("blessed", "pushed_model", "baseline_model")},
-                   indent=2))
+  print(json.dumps({k: summary.get(k) for k in (
+      "blessed", "pushed_model", "baseline_model", "span", "window", "spans_ingested",
+      "warm_started_from", "baseline_skipped") if k in summary}, indent=2))
   if "mae" in metrics:
     print(f"Eval MAE: {metrics['mae']:.4f}"
           + (f" (last blessed model {metrics['baseline_mae']:.4f})"

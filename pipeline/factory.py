@@ -100,16 +100,31 @@ def classification_eval_config(config: pipeline_config.EvalConfig,
       ])])
 
 
-def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
+def vocabulary_uri(config: pipeline_config.PipelineConfig) -> str:
+  """The pipeline's label vocabulary (append-only; components/ingest/vocabulary.py)."""
+  return os.path.join(config.pipeline_root, config.pipeline_name, "label_vocabulary.json")
+
+
+def span_cache_uri(config: pipeline_config.PipelineConfig) -> str:
+  return os.path.join(config.pipeline_root, config.pipeline_name, "span_cache")
+
+
+def create_pipeline(config: pipeline_config.PipelineConfig,
+                    compare_with_baseline: bool = True) -> tfx.dsl.Pipeline:
   """<Task>ExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
-  [augmentation] -> [Tuner] -> Trainer -> Resolver(latest blessed) -> Evaluator -> Pusher."""
+  [augmentation] -> [Tuner] -> Trainer (warm-started from the latest blessed model) ->
+  Evaluator (against it) -> Pusher. `compare_with_baseline=False` (the label vocabulary
+  grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it."""
   config.validate()
   task = tasks.get_task(config.task)
+  drops = dict(vocabulary_uri=vocabulary_uri(config),
+               span_cache_uri=span_cache_uri(config)) if task.has_classes else {}
   example_gen = task.example_gen_class()(
       input_base=os.path.abspath(config.data_root),
       ingest_config=pipeline_config.to_json(config.ingest),
       task_config=(pipeline_config.to_json(getattr(config, task.ingest_section))
-                   if task.ingest_section else None))
+                   if task.ingest_section else None),
+      **drops)
   schema_gen = tfx.components.ImportSchemaGen(
       schema_file=os.path.join(SCHEMA_DIR, task.schema_file))
   statistics_gen = tfx.components.StatisticsGen(
@@ -118,11 +133,19 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
       stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=task.semantic_stats))
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+  model_resolver = tfx.dsl.Resolver(
+      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+  ).with_id(RESOLVER_ID)
   data_gate = DataGate(
       ingest_report=example_gen.outputs["ingest_report"],
       anomalies=example_validator.outputs["anomalies"],
       gate_config=pipeline_config.to_json(config.gates),
-      history_dir=config.gate_history_dir)
+      history_dir=config.gate_history_dir,
+      # Drops: the latest blessed model judges the newest span's labels.
+      **(dict(examples=example_gen.outputs["examples"],
+              blessed_model=model_resolver.outputs["model"]) if task.has_classes else {}))
   training_examples = example_gen.outputs["examples"]
   augmentation = []
   if task.augmentation:
@@ -148,22 +171,19 @@ def create_pipeline(config: pipeline_config.PipelineConfig) -> tfx.dsl.Pipeline:
   if config.tuning.enabled and task.tuner_fn:
     tuning = [tfx.components.Tuner(tuner_fn=task.tuner_fn, custom_config=custom_config,
                                    **training_inputs)]
+  warm_start = config.warm_start == "auto" and task.warm_start
   trainer = tfx.components.Trainer(
       run_fn=task.run_fn, custom_config=custom_config,
       hyperparameters=tuning[0].outputs["best_hyperparameters"] if tuning else None,
+      base_model=model_resolver.outputs["model"] if warm_start else None,
       **training_inputs)
   # Nothing is augmented, tuned or trained until every data gate has passed.
   for node in augmentation or [*tuning, trainer]:
     node.add_upstream_node(data_gate)
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id(RESOLVER_ID)
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs[task.evaluator_examples],
       model=trainer.outputs["model"],
-      baseline_model=model_resolver.outputs["model"],
+      baseline_model=model_resolver.outputs["model"] if compare_with_baseline else None,
       example_splits=["eval"],
       eval_config=eval_config(config.evaluation, config.task))
   pusher = tfx.components.Pusher(

@@ -1,6 +1,10 @@
 """Reads what a pipeline run did from MLMD and writes `<work-dir>/last_run.json` (contract).
 
-{"task", "span", "run_id", "blessed", "pushed_model", "model", "baseline_model",
+{"task", "span" (the newest span in the window; 0 for a flat data root), "window" (span
+ numbers trained on), "spans_ingested" (read by this run; the others came from the span
+ cache), "vocabulary": {"labels", "added", "missing"}, "warm_started_from" (a model URI or
+ null), "baseline_skipped" (why the Evaluator had no baseline, or null),
+ "run_id", "blessed", "pushed_model", "model", "baseline_model",
  "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
              "baseline_per_class": {...},
@@ -168,6 +172,13 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   reports = run.artifacts(task.example_gen_id, "ingest_report")
   if reports:
     report = ingest_report.read_report(reports[0].uri)
+    drops = report.get("spans")
+    if drops:
+      summary.update(span=drops["newest"], window=drops["window"],
+                     spans_ingested=drops["ingested"])
+    if report.get("vocabulary"):
+      summary["vocabulary"] = {k: report["vocabulary"][k] for k in ("labels", "added",
+                                                                    "missing")}
     summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
                          "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
                          "cached": run.state(task.example_gen_id) == "CACHED"}
@@ -185,7 +196,8 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
                               folder) else {}
     summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
     for key, name in (("feature_cache", "feature_cache.json"),
-                      ("embeddings", "embeddings.json"), ("baselines", "baselines.json")):
+                      ("embeddings", "embeddings.json"), ("baselines", "baselines.json"),
+                      ("warm_start", "warm_start.json")):
       path = os.path.join(model_runs[0].uri, name)
       if os.path.isfile(path):
         with open(path) as f:
@@ -203,6 +215,8 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   if evaluations:
     summary["metrics"] = _metrics(evaluations[0].uri)
     summary["evaluation"] = evaluations[0].uri
+  warm = summary.pop("warm_start", None)
+  summary["warm_started_from"] = warm.get("from") if warm else None
   trainer_baselines = summary.pop("baselines", None) or {}
   if summary["metrics"] or trainer_baselines:
     summary["metrics"]["baselines"] = {

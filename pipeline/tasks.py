@@ -39,6 +39,8 @@ class Task:
   evaluator_examples: str = "examples"
   # Data root layout: <root>/<class>/<file> (True) or one file per series anywhere (False).
   has_classes: bool = True
+  # The Trainer can start from the latest blessed model (TFX's base_model channel).
+  warm_start: bool = False
 
   @property
   def example_gen_id(self) -> str:
@@ -60,7 +62,8 @@ TASKS = {
         semantic_stats=True,
         ingest_section=None,
         trainer_sections=("trainer", "augmentation", "ingest", "tuning"),
-        own_sections=("trainer", "augmentation")),
+        own_sections=("trainer", "augmentation"),
+        warm_start=True),
     "text": Task(
         name="text",
         example_gen="components.text_example_gen.component.TextExampleGen",

@@ -13,7 +13,9 @@ The recipe reads top to bottom in `train`:
   phase 2: unfreeze the top conv blocks, recompile at a low learning rate, fine-tune.
 """
 
+import dataclasses
 import json
+import math
 import os
 from typing import List, Optional, Sequence
 
@@ -21,7 +23,7 @@ from tensorflow import keras
 
 import pipeline_config
 from trainer import backbones, data, export, feature_cache, image_decoding, image_reports
-from trainer import model as model_lib, weights
+from trainer import model as model_lib, warm_start, weights
 from trainer.common import examples, hygiene, reports
 
 FEATURE_CACHE_STATS = "feature_cache.json"
@@ -44,15 +46,18 @@ def run_fn(fn_args) -> None:
   label_names = examples.read_label_names(examples.examples_uri(fn_args.train_files))
   train(config, fn_args.train_files, fn_args.eval_files, label_names,
         fn_args.serving_model_dir, fn_args.model_run_dir, augmentation,
-        background=ingest.background_color)
+        background=ingest.background_color, base_model=fn_args.base_model)
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           validation_files: List[str], label_names: List[str], serving_model_dir: str,
           model_run_dir: str,
           augmentation: Optional[pipeline_config.AugmentationConfig] = None,
-          background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> keras.Model:
-  """Trains the classifier in two phases and exports the serving SavedModel.
+          background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND,
+          base_model: Optional[str] = None) -> keras.Model:
+  """Trains the classifier in two phases and exports the serving SavedModel. With
+  `base_model` (the latest blessed model's serving dir) the model starts from its weights
+  and each phase runs `warm_start_epochs` of its epochs (trainer/warm_start.py).
 
   `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice.
   """
@@ -72,6 +77,13 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   model, base = model_lib.build_classifier(
       backbone, len(label_names), config.image_size, weights_path,
       config.dense_units, config.dropout)
+  warm = warm_start.load(model, label_names, base_model, lambda n: model_lib.build_classifier(
+      backbone, n, config.image_size, None, config.dense_units, config.dropout)[0],
+      model_run_dir)
+  if warm:
+    config = dataclasses.replace(
+        config, head_epochs=_fewer(config.head_epochs, config.warm_start_epochs),
+        fine_tune_epochs=_fewer(config.fine_tune_epochs, config.warm_start_epochs))
   counts = data.label_counts(train_files, len(label_names))
   class_weight = hygiene.class_weights(counts, config.class_weights)
   print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
@@ -124,7 +136,12 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   write_reports(model, base.name, history, validation_data, label_names, model_run_dir)
   export.export_serving_model(model, label_names, config.image_size, serving_model_dir,
                               background)
+  warm_start.save(model, label_names, serving_model_dir)
   return model
+
+
+def _fewer(epochs: int, fraction: float) -> int:
+  return max(1, math.ceil(epochs * fraction)) if epochs else 0
 
 
 def write_reports(model: keras.Model, feature_layer: str, history: dict,

@@ -26,6 +26,8 @@ HISTORY_DIR_KEY = "history_dir"
 INGEST_REPORT_KEY = "ingest_report"
 ANOMALIES_KEY = "anomalies"
 GATE_RESULT_KEY = "gate_result"
+EXAMPLES_KEY = "examples"
+BLESSED_MODEL_KEY = "blessed_model"
 GATES_FILE = "gates.json"
 PROFILE_FILE = "accepted_profile.json"
 
@@ -58,6 +60,52 @@ def _write_json(path: str, value) -> None:
     json.dump(value, f, indent=1, ensure_ascii=False)
 
 
+def _predict(model, files: List[str]):
+  """(labels, predicted label ids, confidence, sha256) of the examples in `files`."""
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  spec = {"label": tf.io.FixedLenFeature([], tf.int64),
+          "sha256": tf.io.FixedLenFeature([], tf.string)}
+  serve = model.signatures["serving_examples"]
+  labels, predicted, confidence, digests = [], [], [], []
+  compression = "GZIP" if files and files[0].endswith(".gz") else ""
+  for batch in tf.data.TFRecordDataset(files, compression_type=compression).batch(128):
+    parsed = tf.io.parse_example(batch, spec)
+    out = serve(examples=batch)
+    labels.append(parsed["label"].numpy())
+    predicted.append(out["label_id"].numpy())
+    confidence.append(out["probabilities"].numpy().max(axis=1))
+    digests += [d.decode() for d in parsed["sha256"].numpy()]
+  if not labels:
+    return np.zeros(0, int), np.zeros(0, int), np.zeros(0), []
+  return (np.concatenate(labels), np.concatenate(predicted), np.concatenate(confidence),
+          digests)
+
+
+def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | None":
+  """The latest blessed model's accuracy on the newest span's labels against its accuracy
+  on the window's older eval examples (eval_history): shuffled labels in a new drop barely
+  move the label mix, but the model disagrees with them."""
+  examples = input_dict.get(EXAMPLES_KEY) or []
+  models = input_dict.get(BLESSED_MODEL_KEY) or []
+  drops = report.get("spans") or {}
+  if not examples or not models or len(drops.get("window", [])) < 2:
+    return None
+  from tfx.utils import path_utils  # pylint: disable=import-outside-toplevel
+  uri = examples[0].uri
+  newest = drops["newest"]
+  newest_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*", f"span-{newest}-*")))
+  history_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-eval_history", "*")))
+  if not newest_files or not history_files:
+    return None
+  model = tf.saved_model.load(path_utils.serving_model_path(models[0].uri))
+  new = _predict(model, newest_files)
+  old = _predict(model, history_files)
+  paths = {r["sha256"]: r["path"] for r in report["files"] if r.get("sha256")}
+  return gates.label_agreement(new, old, report["class_names"], report.get(
+      "vocabulary", {}).get("labels") or report["class_names"], paths, newest,
+                               config.max_label_agreement_drop)
+
+
 class Executor(base_executor.BaseExecutor):
   """Stops the pipeline with a ToolkitError when a quality gate is breached."""
 
@@ -74,6 +122,9 @@ class Executor(base_executor.BaseExecutor):
     report = ingest_report.read_report(report_uri)
     previous = _read_json(os.path.join(history_dir, PROFILE_FILE))
     results = gates.evaluate(report, read_anomalies(anomalies_uri), config, previous)
+    agreement = _label_agreement(input_dict, report, config)
+    if agreement is not None:
+      results.append(agreement)
     _write_json(os.path.join(result_uri, GATES_FILE), [dataclasses.asdict(r) for r in results])
 
     breached = [r for r in results if not r.passed]

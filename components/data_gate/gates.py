@@ -121,7 +121,14 @@ def _class_gates(report: dict, config, conflicts: List[str]) -> List[GateResult]
   smallest = min(counts.values(), default=0)
   largest = max(counts.values(), default=0)
   imbalance = largest / smallest if smallest else float("inf")
+  classes = len(report["class_names"])
   return [
+      GateResult("min_classes", classes >= config.min_classes,
+                 {"classes": report["class_names"], "limit": config.min_classes},
+                 f"the data has {classes} class(es) ({', '.join(report['class_names'][:5])}); "
+                 f"a classifier needs at least {config.min_classes}. Check the layout: "
+                 "<root>/<class>/<file>, or <root>/span-<N>/<class>/<file> for drops",
+                 f"min_classes={classes}"),
       GateResult("min_images_per_class", smallest >= config.min_images_per_class,
                  {"per_class": counts, "limit": config.min_images_per_class},
                  "classes under the minimum of "
@@ -282,3 +289,39 @@ def _relative_change(new: float, old: float) -> float:
   if not old:
     return 0.0 if not new else float("inf")
   return abs(new - old) / old
+
+
+def label_agreement(new, old, class_names: List[str], vocabulary: List[str],
+                    paths: Dict[str, str], span: int, max_drop: float) -> GateResult:
+  """`new` and `old`: (labels, predicted ids, confidence, sha256) of the blessed model on the
+  newest span and on the older spans' eval examples. Classes the model has no output for
+  (a vocabulary that grew) are not judged."""
+  labels, predicted, confidence, digests = new
+  outputs = int(max(predicted.max(initial=0), old[1].max(initial=0))) + 1
+  known = labels < max(outputs, 1)
+  reference = float(np.mean(old[0] == old[1])) if len(old[0]) else 0.0
+  agreement = float(np.mean(labels[known] == predicted[known])) if known.any() else reference
+  drop = reference - agreement
+  per_class = {}
+  for label in sorted(set(labels[known].tolist())):
+    mask = known & (labels == label)
+    per_class[vocabulary[label] if label < len(vocabulary) else str(label)] = round(
+        float(np.mean(predicted[mask] == label)), 4)
+  wrong = np.flatnonzero(known & (labels != predicted))
+  wrong = wrong[np.argsort(-confidence[wrong])][:20]
+  files = [{"path": paths.get(digests[i], digests[i]),
+            "label": vocabulary[labels[i]] if labels[i] < len(vocabulary) else int(labels[i]),
+            "model_says": vocabulary[predicted[i]] if predicted[i] < len(vocabulary)
+            else int(predicted[i]), "confidence": round(float(confidence[i]), 4)}
+           for i in wrong]
+  worst = sorted(per_class.items(), key=lambda kv: kv[1])[:3]
+  return GateResult(
+      "max_label_agreement_drop", drop <= max_drop,
+      {"reference_accuracy": round(reference, 4), "agreement": round(agreement, 4),
+       "drop": round(drop, 4), "limit": max_drop, "per_class": per_class,
+       "files_to_look_at_first": files, "span": span},
+      f"the last blessed model agrees with {agreement:.1%} of span {span}'s labels against "
+      f"{reference:.1%} on earlier spans' eval files (a drop of {drop:.3f}; the limit is "
+      f"{max_drop}); least agreement: " + ", ".join(f"{c} {a:.0%}" for c, a in worst)
+      + "; files to look at first: " + ", ".join(f["path"] for f in files[:5]),
+      f"max_label_agreement_drop={_above(drop, 1.0)}")

@@ -29,6 +29,9 @@ class FolderExampleGenSpec(ComponentSpec):
       executor.TASK_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
       # Filled in by the driver before the cache lookup; see ContentFingerprintDriver.
       executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+      # Under the pipeline root: the label vocabulary and the per-span ingestion cache.
+      executor.VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
+      executor.SPAN_CACHE_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {
@@ -72,12 +75,16 @@ class FolderExampleGen(base_beam_component.BaseBeamComponent):
 
   def __init__(self, input_base: str, ingest_config: str,
                task_config: Optional[str] = None,
-               input_fingerprint: Optional[str] = None):
+               input_fingerprint: Optional[str] = None,
+               vocabulary_uri: Optional[str] = None,
+               span_cache_uri: Optional[str] = None):
     # A subclass's spec may declare more outputs (time series: the eval windows).
     super().__init__(self.SPEC_CLASS(
         input_base=input_base,
         ingest_config=ingest_config,
         task_config=task_config,
         input_fingerprint=input_fingerprint,
+        vocabulary_uri=vocabulary_uri,
+        span_cache_uri=span_cache_uri,
         **{key: types.Channel(type=channel.type)
            for key, channel in self.SPEC_CLASS.OUTPUTS.items()}))

@@ -1,0 +1,79 @@
+"""Data drops: span layouts, the append-only label vocabulary, the work-dir lock."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import pipeline_config
+from components.ingest import spans, vocabulary
+from pipeline import watch
+from tests import image_factory
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_span_folders_dated_folders_and_a_flat_root(tmp_path):
+  for name in ("span-2", "span-10", "span-1", ".git"):
+    (tmp_path / "a" / name / "cat").mkdir(parents=True)
+  assert [(s.number, s.folder) for s in spans.detect_spans(str(tmp_path / "a"))] == [
+      (1, "span-1"), (2, "span-2"), (10, "span-10")]
+  assert [s.number for s in spans.window(spans.detect_spans(str(tmp_path / "a")), 2)] == [2, 10]
+  for name in ("2024-03-01", "2024-02-29"):
+    (tmp_path / "b" / name / "dog").mkdir(parents=True)
+  assert [s.number for s in spans.detect_spans(str(tmp_path / "b"))] == [20240229, 20240301]
+  (tmp_path / "c" / "cat").mkdir(parents=True)
+  assert spans.detect_spans(str(tmp_path / "c")) == [spans.Span(0, None)]
+
+
+@pytest.mark.parametrize("folders, message", [
+    (["span-1", "cat"], "mixes drop folders (span-1) with other entries (cat)"),
+    (["span-1", "2024-01-01"], "mixes span-<N> folders"),
+    (["span-1", "span-01"], "Two folders name the same span: span-01 and span-1"),
+    (["2024-02-30"], "is not a date"),
+])
+def test_a_root_mixing_layouts_is_a_clear_error(tmp_path, folders, message):
+  for name in folders:
+    (tmp_path / name).mkdir()
+  with pytest.raises(pipeline_config.ToolkitError, match=message.replace("(", r"\(")
+                     .replace(")", r"\)")):
+    spans.detect_spans(str(tmp_path))
+
+
+def test_the_vocabulary_is_append_only(tmp_path):
+  uri = str(tmp_path / "vocab" / "labels.json")
+  first = vocabulary.update(uri, ["dog", "cat"], 1, "fail")
+  assert first.names == ["cat", "dog"] and first.previous is None and first.added == []
+  with pytest.raises(pipeline_config.ToolkitError, match="Span 3 brings new classes bird"):
+    vocabulary.update(uri, ["bird", "cat", "dog"], 3, "fail")
+  assert vocabulary.read(uri) == ["cat", "dog"]              # unchanged by the failure
+  grown = vocabulary.update(uri, ["bird", "cat"], 3, "extend")
+  assert grown.names == ["cat", "dog", "bird"]               # earlier ids keep their meaning
+  assert grown.added == ["bird"] and grown.missing == ["dog"]
+  assert vocabulary.read(uri) == ["cat", "dog", "bird"]
+
+
+def test_a_second_process_on_one_work_dir_exits_2_with_a_message(tmp_path):
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, per_class=2)
+  work = str(tmp_path / "work")
+  with watch.work_dir_lock(work):
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "watch", "--once", "--data-root", root,
+         "--work-dir", work], capture_output=True, text=True, cwd=REPO)
+  assert result.returncode == 2
+  assert f"Another pipeline process (pid {os.getpid()}" in result.stderr
+  assert "Traceback" not in result.stderr
+  with watch.work_dir_lock(work):                   # released: the next holder gets it
+    pass
+
+
+def test_a_root_mixing_spans_and_classes_stops_the_cli(tmp_path):
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root / "span-1"), per_class=2)
+  image_factory.class_folder_dataset(str(root), per_class=2)
+  result = subprocess.run(
+      [sys.executable, "-m", "pipeline", "run", "--data-root", str(root), "--work-dir",
+       str(tmp_path / "w")], capture_output=True, text=True, cwd=REPO)
+  assert result.returncode == 2 and "mixes drop folders" in result.stderr

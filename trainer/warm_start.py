@@ -1,0 +1,79 @@
+"""Warm start (data drops): the Trainer starts from the latest blessed model's weights.
+
+The image Trainer saves its Keras weights and labels beside the serving model
+(`<model artifact>/warm_start/{weights.h5,labels.json}`; the Pusher copies only the serving
+model). With the same label vocabulary every weight is reused; with an extended vocabulary
+(--on-new-class extend) every layer but the output layer. A model whose labels are not a
+prefix of the current ones (a vocabulary reset) is not used.
+"""
+
+import json
+import os
+from typing import Callable, List, Optional
+
+import tensorflow as tf
+from tensorflow import keras
+
+WARM_START_DIR = "warm_start"
+WEIGHTS_FILE = "weights.h5"
+LABELS_FILE = "labels.json"
+RECORD_FILE = "warm_start.json"
+
+
+def save(model: keras.Model, label_names: List[str], serving_model_dir: str) -> None:
+  folder = os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), WARM_START_DIR)
+  tf.io.gfile.makedirs(folder)
+  local = os.path.join(folder, WEIGHTS_FILE)
+  model.save_weights(local)          # h5 through h5py: a local path (gs:// is issue 11's)
+  with tf.io.gfile.GFile(os.path.join(folder, LABELS_FILE), "w") as f:
+    json.dump(label_names, f, ensure_ascii=False)
+
+
+def _transfer(source: keras.Model, target: keras.Model) -> int:
+  """Copies weights layer by layer where the shapes agree (nested models too); returns the
+  number of layers copied."""
+  copied = 0
+  for a, b in zip(source.layers, target.layers):
+    if isinstance(a, keras.Model) and isinstance(b, keras.Model):
+      copied += _transfer(a, b)
+      continue
+    wa, wb = a.get_weights(), b.get_weights()
+    if wa and len(wa) == len(wb) and all(x.shape == y.shape for x, y in zip(wa, wb)):
+      b.set_weights(wa)
+      copied += 1
+  return copied
+
+
+def load(model: keras.Model, label_names: List[str], base_model: Optional[str],
+         build: Callable[[int], keras.Model], model_run_dir: str) -> Optional[dict]:
+  """Starts `model` from the base model's weights when they fit; returns what was done (also
+  written to model_run_dir/warm_start.json), or None for a cold start. `build(n)` builds the
+  same architecture with n outputs."""
+  if not base_model:
+    return None
+  folder = os.path.join(os.path.dirname(base_model.rstrip("/")), WARM_START_DIR)
+  weights = os.path.join(folder, WEIGHTS_FILE)
+  if not tf.io.gfile.exists(weights):
+    print(f"[Trainer] cold start: the blessed model {base_model} has no saved weights",
+          flush=True)
+    return None
+  with tf.io.gfile.GFile(os.path.join(folder, LABELS_FILE)) as f:
+    base_labels = json.load(f)
+  if base_labels == label_names:
+    model.load_weights(weights)
+    mode = "full"
+  elif label_names[:len(base_labels)] == base_labels:
+    previous = build(len(base_labels))
+    previous.load_weights(weights)
+    _transfer(previous, model)
+    mode = "all but the output layer"
+  else:
+    print("[Trainer] cold start: the blessed model's labels are not a prefix of the label "
+          "vocabulary", flush=True)
+    return None
+  record = {"from": os.path.dirname(base_model.rstrip("/")), "mode": mode,
+            "base_labels": len(base_labels), "labels": len(label_names)}
+  with open(os.path.join(model_run_dir, RECORD_FILE), "w") as f:
+    json.dump(record, f, indent=1)
+  print(f"[Trainer] warm start from {record['from']} ({mode})", flush=True)
+  return record
