@@ -4,10 +4,12 @@ ingest_bench: ImageExampleGen against keras.utils.image_dataset_from_directory.
 trainer_bench: feature cache, data-drop extraction, input pipeline against raw decoding.
 text_bench: TextExampleGen against keras.utils.text_dataset_from_directory; the text
   trainer's eval accuracy against TF-IDF + logistic regression on the same split.
+drops_bench: ingesting a new span after N cached spans against that span alone; a warm
+  retrain after a 10% drop against a cold one (time and eval accuracy).
 timeseries_bench: the forecasting window pipeline against
   keras.utils.timeseries_dataset_from_array on the same array, with peak memory.
 
-Usage: .venv/bin/python bench/run.py [--quick] [--only image|text|timeseries]
+Usage: .venv/bin/python bench/run.py [--quick] [--only image|text|timeseries|drops]
 Figures of a part that is not run are kept from the previous results file.
 """
 
@@ -23,7 +25,7 @@ sys.path.insert(0, REPO)
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench import ingest_bench, text_bench, timeseries_bench, trainer_bench  # pylint: disable=wrong-import-position
+from bench import drops_bench, ingest_bench, text_bench, timeseries_bench, trainer_bench  # pylint: disable=wrong-import-position
 
 
 def main() -> int:
@@ -31,7 +33,7 @@ def main() -> int:
   parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
   parser.add_argument("--work", default=os.path.join(REPO, "bench", "out"))
   parser.add_argument("--output", default=os.path.join(REPO, "bench", "results.json"))
-  parser.add_argument("--only", choices=("image", "text", "timeseries"))
+  parser.add_argument("--only", choices=("image", "text", "timeseries", "drops"))
   args = parser.parse_args()
   results = {}
   if args.only and os.path.isfile(args.output):
@@ -45,6 +47,8 @@ def main() -> int:
     results.update(trainer_bench.run(args.work, 120 if args.quick else 500))
   if args.only in (None, "text"):
     results.update(text_bench.run(args.work, args.quick))
+  if args.only in (None, "drops"):
+    results.update(drops_bench.run(args.work, args.quick))
   if args.only in (None, "timeseries"):
     results.update(timeseries_bench.run(args.work, args.quick))
   with open(args.output, "w") as f:

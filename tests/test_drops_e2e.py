@@ -98,7 +98,10 @@ def test_drops_are_ingested_once_warm_started_and_vocabulary_ids_never_move(drop
   assert third["vocabulary"]["added"] == ["inverted"]
   assert "inverted" in third["baseline_skipped"] and third["baseline_model"] is None
   assert third["warm_started_from"]                        # every layer but the output
-  assert first_model
+  with open(os.path.join(third["model"], "Format-Serving", "assets", "labels.json")) as f:
+    assert json.load(f) == labels + ["inverted"]           # beside the model: the vocabulary
+  with open(os.path.join(first_model, "assets", "labels.json")) as f:
+    assert json.load(f) == labels
 
 
 def test_a_drop_with_shuffled_labels_never_reaches_serving(drops, digits):

@@ -196,8 +196,6 @@ def export_forecaster(model: keras.Model, described: dict, export_dir: str) -> N
       lambda serialized: tf.reshape(tf.io.parse_example(serialized, {
           "window": tf.io.FixedLenFeature([lookback * features], tf.float32)})["window"],
           [-1, lookback, features]))
-  assets = os.path.join(export_dir, "assets")
-  tf.io.gfile.makedirs(assets)
-  with tf.io.gfile.GFile(os.path.join(assets, FEATURES_ASSET), "w") as f:
-    json.dump({**described, "input": "window", "output": "forecast",
-               "shape": [None, lookback, features]}, f, indent=1)
+  export.write_asset(export_dir, FEATURES_ASSET, {
+      **described, "input": "window", "output": "forecast",
+      "shape": [None, lookback, features]})

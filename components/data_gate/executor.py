@@ -93,7 +93,8 @@ def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | No
   from tfx.utils import path_utils  # pylint: disable=import-outside-toplevel
   uri = examples[0].uri
   newest = drops["newest"]
-  newest_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*", f"span-{newest}-*")))
+  newest_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*",
+                                                      f"data_tfrecord-span{newest}-*")))
   history_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-eval_history", "*")))
   if not newest_files or not history_files:
     return None

@@ -8,7 +8,7 @@ ids come from the append-only vocabulary (components/ingest/vocabulary.py). The 
 is the newest span's; older spans' eval examples are the `eval_history` split.
 
 Output layout:
-  {examples.uri}/Split-<split>/data_tfrecord-*[.gz] tf.Example {<task features>, label,
+  {examples.uri}/Split-<split>/data_tfrecord-span<N>-*[.gz] tf.Example {<task features>, label,
                                                     label_name, sha256}; uncompressed by
                                                     default, GZIP with compression="gzip"
   {examples.uri}/labels.json                        the vocabulary: ["class_a", ...] (id = index)
@@ -49,6 +49,7 @@ SPAN_CACHE_KEY = "span_cache_uri"
 # eval split), kept apart so that no split mixes drops.
 HISTORY_SPLIT = "eval_history"
 ROWS_FILE = "rows.json"
+SHARD_PREFIX = "data_tfrecord"
 DONE_FILE = "DONE"
 SPAN_CACHE_VERSION = 1
 
@@ -131,7 +132,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       folder = os.path.join(examples.uri, f"Split-{split}")
       tf.io.gfile.makedirs(folder)
       for number, path in split_files[split]:
-        _link_or_copy(path, os.path.join(folder, f"span-{number}-{os.path.basename(path)}"))
+        name = os.path.basename(path).replace(SHARD_PREFIX, f"{SHARD_PREFIX}-span{number}", 1)
+        _link_or_copy(path, os.path.join(folder, name))
     with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as f:
       json.dump(vocab.names, f, ensure_ascii=False)
 
@@ -181,7 +183,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             by_split[index]
             | f"ToExample[{split}]" >> beam.Map(transforms.to_example, task)
             | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                os.path.join(span_dir, f"Split-{split}", "data_tfrecord"),
+                os.path.join(span_dir, f"Split-{split}", SHARD_PREFIX),
                 file_name_suffix=suffix, compression_type=compression))
       _ = (
           records

@@ -9,12 +9,15 @@ Classifiers (image, text) have these signatures; a forecaster has the same two n
       the task's preprocessing exists once.
 """
 
+import json
+import os
 from typing import Callable, List
 
 import tensorflow as tf
 from tensorflow import keras
 
 SERVING_SIGNATURE = "serving_default"
+LABELS_ASSET = "labels.json"
 EXAMPLES_SIGNATURE = "serving_examples"
 
 
@@ -39,6 +42,16 @@ def export_classifier(model: keras.Model, label_names: List[str], export_dir: st
       model, export_dir, serve, tf.TensorSpec([None], tf.string, name=input_name),
       lambda examples: tf.io.parse_example(
           examples, {example_key: tf.io.FixedLenFeature([], tf.string)})[example_key])
+  # The label vocabulary (id = index) beside the graph: what `label_id` means.
+  write_asset(export_dir, LABELS_ASSET, label_names)
+
+
+def write_asset(export_dir: str, name: str, value) -> None:
+  """A JSON file in the SavedModel's assets/ folder (the Pusher copies it with the model)."""
+  folder = os.path.join(export_dir, "assets")
+  tf.io.gfile.makedirs(folder)
+  with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
+    json.dump(value, f, indent=1, ensure_ascii=False)
 
 
 def export_with_signatures(model: tf.Module, export_dir: str,
