@@ -398,7 +398,7 @@ class TrainerConfig(FitConfig):
   # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
   feature_cache_dir: Optional[str] = None
   # Warm start (from the latest blessed model): each phase runs this share of its epochs.
-  warm_start_epochs: float = 0.3
+  warm_start_epochs: float = 0.2
 
   def validate(self):
     self.validate_fit()

@@ -257,7 +257,11 @@ def _run(args) -> int:
   config = build_config(args)
   ingest_walk.check_data_root(config.data_root, config.task,
                               classes=tasks.get_task(config.task).has_classes)
-  span_lib.detect_spans(config.data_root)     # a root mixing drops and classes fails here
+  if tasks.get_task(config.task).has_classes:
+    span_lib.detect_spans(config.data_root)   # a root mixing drops and classes fails here
+  if args.command == "watch" and args.interval <= 0:
+    raise pipeline_config.ToolkitError(
+        f"--interval must be > 0 seconds. Received: --interval {args.interval}")
   from pipeline import watch  # pylint: disable=import-outside-toplevel
   with watch.work_dir_lock(config.work_dir):
     if args.command == "watch":

@@ -117,8 +117,10 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it."""
   config.validate()
   task = tasks.get_task(config.task)
+  # --no-cache also ingests every span again (the span cache lives in the artifact then).
   drops = dict(vocabulary_uri=vocabulary_uri(config),
-               span_cache_uri=span_cache_uri(config)) if task.has_classes else {}
+               span_cache_uri=span_cache_uri(config) if config.enable_cache else None
+               ) if task.has_classes else {}
   example_gen = task.example_gen_class()(
       input_base=os.path.abspath(config.data_root),
       ingest_config=pipeline_config.to_json(config.ingest),

@@ -39,11 +39,18 @@ def run(config: pipeline_config.PipelineConfig) -> dict:
   the message under "error", before the exception propagates.
   """
   config.validate()
-  skip = baseline_skip_reason(config)
-  pipeline = factory.create_pipeline(config, compare_with_baseline=skip is None)
+  vocabulary_uri = factory.vocabulary_uri(config)
+  before = vocabulary.read(vocabulary_uri)
   try:
+    skip = baseline_skip_reason(config)
+    pipeline = factory.create_pipeline(config, compare_with_baseline=skip is None)
     tfx.orchestration.LocalDagRunner().run(pipeline)
   except Exception as error:
+    # A failed run leaves the vocabulary as it found it: a class is only added by a run
+    # that completes, so a failed first run or a failed --on-new-class extend run is
+    # decided again next time.
+    if vocabulary.read(vocabulary_uri) != before:
+      vocabulary.restore(vocabulary_uri, before)
     _write_failed_summary(config, error)
     raise
   summary = run_summary.summarise(config)

@@ -174,8 +174,9 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
     report = ingest_report.read_report(reports[0].uri)
     drops = report.get("spans")
     if drops:
+      cached = run.state(task.example_gen_id) == "CACHED"
       summary.update(span=drops["newest"], window=drops["window"],
-                     spans_ingested=drops["ingested"])
+                     spans_ingested=[] if cached else drops["ingested"])
     if report.get("vocabulary"):
       summary["vocabulary"] = {k: report["vocabulary"][k] for k in ("labels", "added",
                                                                     "missing")}

@@ -1,8 +1,8 @@
 """`python -m pipeline watch`: rerun the pipeline when a data drop lands, and the work-dir lock.
 
-The watcher fingerprints the data root (every path and file content, spans included) every
-`--interval` seconds and runs the pipeline when the fingerprint differs from the last run's,
-never when nothing changed. Each run appends one line to `<work-dir>/runs.jsonl`:
+The watcher fingerprints the data root (every path and file content, spans included) and
+the configuration every `--interval` seconds and runs the pipeline when the fingerprint
+differs from the last run's, never when nothing changed. Each run appends one line to `<work-dir>/runs.jsonl`:
   {"started", "finished", "fingerprint", "status": "ok" | "failed", "span", "window",
    "spans_ingested", "blessed", "pushed_model", "error"}
 A failed run is recorded and the watcher goes on; it is not retried until the data changes.
@@ -13,7 +13,9 @@ fcntl.flock; a second process exits with status 2 and names the holder.
 """
 
 import contextlib
+import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -62,15 +64,25 @@ def fingerprint(data_root: str) -> str:
 
 def _read_state(work_dir: str) -> dict:
   path = os.path.join(work_dir, STATE_FILE)
-  if not os.path.isfile(path):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):        # none yet, or cut short: the next look runs
     return {}
-  with open(path) as f:
-    return json.load(f)
 
 
 def _write_state(work_dir: str, state: dict) -> None:
-  with open(os.path.join(work_dir, STATE_FILE), "w") as f:
+  path = os.path.join(work_dir, STATE_FILE)
+  with open(path + ".tmp", "w") as f:
     json.dump(state, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def _settings(config: pipeline_config.PipelineConfig) -> str:
+  """A digest of the configuration: new settings (say --on-new-class extend after a stop)
+  are a reason to run even when the data did not change."""
+  return hashlib.sha256(json.dumps(dataclasses.asdict(config), sort_keys=True,
+                                   default=str).encode()).hexdigest()[:16]
 
 
 def _append_run(work_dir: str, entry: dict) -> None:
@@ -110,9 +122,16 @@ def watch(config: pipeline_config.PipelineConfig, run: Callable[[pipeline_config
   runs = 0
   with _StopBetweenRuns() as stop:
     while not stop.requested:
-      current = fingerprint(config.data_root)
+      try:
+        current = f"{fingerprint(config.data_root)}:{_settings(config)}"
+      except OSError as error:         # a drop being copied in: look again next time
+        print(f"[watch] could not read {config.data_root} ({error}); looking again later",
+              flush=True)
+        current = None
       state = _read_state(config.work_dir)
-      if current == state.get("fingerprint"):
+      if current is None:
+        pass
+      elif current == state.get("fingerprint"):
         print(f"[watch] no change under {config.data_root} since the run of "
               f"{state.get('finished')} ({state.get('status')}); nothing to do", flush=True)
       else:
@@ -127,7 +146,8 @@ def watch(config: pipeline_config.PipelineConfig, run: Callable[[pipeline_config
               "warm_started_from")})
         except Exception as error:  # pylint: disable=broad-except
           # A failed run is recorded; the watcher goes on with the next drop.
-          entry.update(status="failed", error=str(error).splitlines()[0][:2000])
+          message = (str(error) or type(error).__name__).splitlines()[0]
+          entry.update(status="failed", error=message[:2000])
           print(f"[watch] the run failed: {entry['error']}", flush=True)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         _append_run(config.work_dir, entry)

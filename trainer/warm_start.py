@@ -59,14 +59,19 @@ def load(model: keras.Model, label_names: List[str], base_model: Optional[str],
     return None
   with tf.io.gfile.GFile(os.path.join(folder, LABELS_FILE)) as f:
     base_labels = json.load(f)
-  if base_labels == label_names:
-    model.load_weights(weights)
-    mode = "full"
-  elif label_names[:len(base_labels)] == base_labels:
-    previous = build(len(base_labels))
-    previous.load_weights(weights)
-    _transfer(previous, model)
-    mode = "all but the output layer"
+  if label_names[:len(base_labels)] == base_labels:
+    try:
+      previous = build(len(base_labels))
+      previous.load_weights(weights)
+    except (ValueError, OSError) as error:     # another architecture (backbone, head size)
+      print(f"[Trainer] cold start: the blessed model's weights do not fit ({error})",
+            flush=True)
+      return None
+    copied = _transfer(previous, model)
+    if not copied:
+      print("[Trainer] cold start: no layer of the blessed model fits", flush=True)
+      return None
+    mode = "full" if base_labels == label_names else "all but the output layer"
   else:
     print("[Trainer] cold start: the blessed model's labels are not a prefix of the label "
           "vocabulary", flush=True)

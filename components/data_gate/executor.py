@@ -67,6 +67,7 @@ def _predict(model, files: List[str]):
           "sha256": tf.io.FixedLenFeature([], tf.string)}
   serve = model.signatures["serving_examples"]
   labels, predicted, confidence, digests = [], [], [], []
+  outputs = 0
   compression = "GZIP" if files and files[0].endswith(".gz") else ""
   for batch in tf.data.TFRecordDataset(files, compression_type=compression).batch(128):
     parsed = tf.io.parse_example(batch, spec)
@@ -74,11 +75,12 @@ def _predict(model, files: List[str]):
     labels.append(parsed["label"].numpy())
     predicted.append(out["label_id"].numpy())
     confidence.append(out["probabilities"].numpy().max(axis=1))
+    outputs = int(out["probabilities"].shape[-1])
     digests += [d.decode() for d in parsed["sha256"].numpy()]
   if not labels:
-    return np.zeros(0, int), np.zeros(0, int), np.zeros(0), []
+    return np.zeros(0, int), np.zeros(0, int), np.zeros(0), [], 0
   return (np.concatenate(labels), np.concatenate(predicted), np.concatenate(confidence),
-          digests)
+          digests, outputs)
 
 
 def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | None":

@@ -50,8 +50,11 @@ def _split_coverage(report: dict, minimum: int) -> GateResult:
   """Every class needs `minimum` examples in each split: training, validation and the
   Evaluator's per-class view all need it, and an empty split cannot be judged at all."""
   per_class_split = report.get("per_class_split", {})
-  short = {c: {s: per_class_split.get(c, {}).get(s, 0) for s in pipeline_config.SPLITS
-               if per_class_split.get(c, {}).get(s, 0) < minimum}
+
+  def count(c, split):         # with drops, a class's older eval files count for `eval`
+    counts = per_class_split.get(c, {})
+    return counts.get(split, 0) + (counts.get("eval_history", 0) if split == "eval" else 0)
+  short = {c: {s: count(c, s) for s in pipeline_config.SPLITS if count(c, s) < minimum}
            for c in report["class_names"]}
   short = {c: splits for c, splits in short.items() if splits}
   return GateResult(
@@ -293,13 +296,14 @@ def _relative_change(new: float, old: float) -> float:
 
 def label_agreement(new, old, class_names: List[str], vocabulary: List[str],
                     paths: Dict[str, str], span: int, max_drop: float) -> GateResult:
-  """`new` and `old`: (labels, predicted ids, confidence, sha256) of the blessed model on the
-  newest span and on the older spans' eval examples. Classes the model has no output for
-  (a vocabulary that grew) are not judged."""
-  labels, predicted, confidence, digests = new
-  outputs = int(max(predicted.max(initial=0), old[1].max(initial=0))) + 1
-  known = labels < max(outputs, 1)
-  reference = float(np.mean(old[0] == old[1])) if len(old[0]) else 0.0
+  """`new` and `old`: (labels, predicted ids, confidence, sha256, model outputs) of the
+  blessed model on the newest span and on the older spans' eval examples. Classes the model
+  has no output for (a vocabulary that grew) are not judged, on either side."""
+  labels, predicted, confidence, digests, outputs = new
+  known = labels < outputs
+  old_known = old[0] < outputs
+  reference = (float(np.mean(old[0][old_known] == old[1][old_known])) if old_known.any()
+               else 0.0)
   agreement = float(np.mean(labels[known] == predicted[known])) if known.any() else reference
   drop = reference - agreement
   per_class = {}

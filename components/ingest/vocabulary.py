@@ -44,6 +44,16 @@ def write(uri: str, names: List[str]) -> None:
   gfile.rename(uri + ".tmp", uri, overwrite=True)
 
 
+def restore(uri: str, names: Optional[List[str]]) -> None:
+  """Puts back the vocabulary a failed run found (None: there was none)."""
+  if names is None:
+    gfile = _gfile()
+    if gfile.exists(uri):
+      gfile.remove(uri)
+  else:
+    write(uri, names)
+
+
 def new_classes(previous: Optional[List[str]], class_names: List[str], newest_span: int,
                 on_new_class: str) -> List[str]:
   """Classes of the window that the vocabulary lacks; raises ToolkitError unless

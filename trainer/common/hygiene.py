@@ -58,7 +58,9 @@ def class_weights(counts: np.ndarray, mode: str,
   if mode == "auto" and present.max() <= imbalance_threshold * present.min():
     return None
   total, k = counts.sum(), present.size
-  return {i: float(total / (k * c)) for i, c in enumerate(counts) if c > 0}
+  # Every id gets a weight (Keras wants them all); an id with no example (a class of the
+  # vocabulary missing from the window) weighs 1.
+  return {i: float(total / (k * c)) if c > 0 else 1.0 for i, c in enumerate(counts)}
 
 
 def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
