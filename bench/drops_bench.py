@@ -68,8 +68,9 @@ def drop_ingest(work: str, per_span: int, spans: int = 5) -> dict:
   shutil.rmtree(cache, ignore_errors=True)
   _ingest(grown_root, os.path.join(work, "drop_out"), cache)            # spans 1..N, untimed
   _ingest(alone_root, os.path.join(work, "drop_out"), os.path.join(work, "drop_cache_w"))
-  alone = _ingest(alone_root, os.path.join(work, "drop_out"),
-                  os.path.join(work, f"drop_cache_{time.time_ns()}"))   # cold, timed
+  cold_cache = os.path.join(work, "drop_cache_cold")
+  shutil.rmtree(cold_cache, ignore_errors=True)
+  alone = _ingest(alone_root, os.path.join(work, "drop_out"), cold_cache)   # cold, timed
   shutil.copytree(os.path.join(dealt, newest), os.path.join(grown_root, newest))
   grown = _ingest(grown_root, os.path.join(work, "drop_out"), cache)   # N cached + 1 new
   return {"drop_spans": spans, "drop_span_files": per_span,

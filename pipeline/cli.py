@@ -269,18 +269,26 @@ def _run(args) -> int:
     return _run_locked(args, config)
 
 
+def _log_path(config) -> str:
+  return os.path.join(config.work_dir, "logs", "run.log")
+
+
+def _pipeline_run(args, config) -> dict:
+  """One pipeline run, native logs in <work-dir>/logs/run.log unless --verbose."""
+  with (contextlib.nullcontext() if args.verbose else _native_logs_to(_log_path(config))):
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+    return local_runner.run(config)
+
+
 def _watch(args, config) -> int:
   _quiet_logs(args.verbose)
   from pipeline import watch  # pylint: disable=import-outside-toplevel
-  log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Watching {config.data_root} for the {config.task} pipeline (work dir "
         f"{config.work_dir}){'' if args.once else f', every {args.interval:g} s; Ctrl-C stops'}"
-        + ("" if args.verbose else f". Logs: {log_path}"), flush=True)
+        + ("" if args.verbose else f". Logs: {_log_path(config)}"), flush=True)
 
   def one_run(cfg):
-    with (contextlib.nullcontext() if args.verbose else _native_logs_to(log_path)):
-      from pipeline import local_runner  # pylint: disable=import-outside-toplevel
-      summary = local_runner.run(cfg)
+    summary = _pipeline_run(args, cfg)
     _print_summary(summary, cfg)
     return summary
   watch.watch(config, one_run, interval=args.interval, once=args.once)
@@ -289,14 +297,10 @@ def _watch(args, config) -> int:
 
 def _run_locked(args, config) -> int:
   _quiet_logs(args.verbose)
-  log_path = os.path.join(config.work_dir, "logs", "run.log")
   print(f"Running the {config.task} pipeline on {config.data_root} "
         f"(work dir {config.work_dir}); importing TFX takes a moment..."
-        + ("" if args.verbose else f" Logs: {log_path}"), flush=True)
-  with (contextlib.nullcontext() if args.verbose else _native_logs_to(log_path)):
-    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
-    summary = local_runner.run(config)
-  return _print_summary(summary, config)
+        + ("" if args.verbose else f" Logs: {_log_path(config)}"), flush=True)
+  return _print_summary(_pipeline_run(args, config), config)
 
 
 def _print_summary(summary: dict, config) -> int:

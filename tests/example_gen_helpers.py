@@ -12,8 +12,10 @@ from components.image_example_gen import executor
 from components.ingest.component import IngestReport
 
 
-def run_executor(root, out, ingest=None, executor_class=executor.Executor, task_config=None):
-  """`task_config`: the task's config section (e.g. a TextIngestConfig), or None."""
+def run_executor(root, out, ingest=None, executor_class=executor.Executor, task_config=None,
+                 extra_properties=None):
+  """`task_config`: the task's config section (e.g. a TextIngestConfig), or None;
+  `extra_properties`: more execution properties (the span cache, the vocabulary)."""
   examples = standard_artifacts.Examples()
   examples.uri = os.path.join(out, "examples")
   report = IngestReport()
@@ -23,6 +25,7 @@ def run_executor(root, out, ingest=None, executor_class=executor.Executor, task_
                     ingest or pipeline_config.IngestConfig())}
   if task_config is not None:
     properties[executor.TASK_CONFIG_KEY] = pipeline_config.to_json(task_config)
+  properties.update(extra_properties or {})
   executor_class().Do(
       {}, {executor.EXAMPLES_KEY: [examples], executor.INGEST_REPORT_KEY: [report]},
       properties)

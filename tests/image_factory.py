@@ -104,13 +104,15 @@ def huge_png(path, width=20000, height=20000):
   return write_bytes(path, png)
 
 
-def class_folder_dataset(root, classes=("cat", "dog"), per_class=6, size=(40, 40), fmt="PNG"):
-  """`root/<class>/<n>.png` with distinct images; returns the list of paths written."""
+def class_folder_dataset(root, classes=("cat", "dog"), per_class=6, size=(40, 40), fmt="PNG",
+                         offset=0):
+  """`root/<class>/<n>.png` with distinct images (another `offset`, other images); returns
+  the list of paths written."""
   paths = []
   for c, name in enumerate(classes):
     for i in range(per_class):
       ext = "jpg" if fmt == "JPEG" else fmt.lower()
-      paths.append(save(pattern(*size, seed=1000 * c + i),
+      paths.append(save(pattern(*size, seed=1000 * c + i + offset),
                         os.path.join(root, name, f"{i:03d}.{ext}"), fmt))
   return paths
 

@@ -1,5 +1,6 @@
 """Data drops: span layouts, the append-only label vocabulary, the work-dir lock."""
 
+import json
 import os
 import subprocess
 import sys
@@ -77,3 +78,75 @@ def test_a_root_mixing_spans_and_classes_stops_the_cli(tmp_path):
       [sys.executable, "-m", "pipeline", "run", "--data-root", str(root), "--work-dir",
        str(tmp_path / "w")], capture_output=True, text=True, cwd=REPO)
   assert result.returncode == 2 and "mixes drop folders" in result.stderr
+
+
+def test_watch_runs_on_change_only_records_failures_and_goes_on(tmp_path):
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root / "span-1"), per_class=2)
+  config = pipeline_config.PipelineConfig(data_root=str(root), work_dir=str(tmp_path / "w"))
+  calls = []
+
+  def run(cfg):
+    calls.append(cfg.data_root)
+    if len(calls) == 2:
+      raise pipeline_config.ToolkitError("Data gate breached: min_classes")
+    return {"span": len(calls), "window": [1], "blessed": True, "pushed_model": "/m"}
+
+  os.makedirs(config.work_dir)
+  assert watch.watch(config, run, once=True) == 1
+  assert watch.watch(config, run, once=True) == 0            # nothing changed
+  image_factory.class_folder_dataset(str(root / "span-2"), per_class=2)
+  assert watch.watch(config, run, once=True) == 1            # fails, recorded
+  assert watch.watch(config, run, once=True) == 0            # not retried on the same data
+  config.ingest.on_new_class = "extend"                      # new settings: a reason to run
+  assert watch.watch(config, run, once=True) == 1
+  lines = [json.loads(l) for l in open(os.path.join(config.work_dir, watch.RUNS_FILE))]
+  assert [l["status"] for l in lines] == ["ok", "failed", "ok"]
+  assert lines[1]["error"] == "Data gate breached: min_classes"
+  assert lines[0]["span"] == 1 and lines[2]["blessed"] is True
+
+
+def test_watch_keeps_looking_until_the_run_limit(tmp_path):
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root), per_class=2)
+  config = pipeline_config.PipelineConfig(data_root=str(root), work_dir=str(tmp_path / "w"))
+  os.makedirs(config.work_dir)
+  seen = []
+
+  def run(cfg):
+    seen.append(1)
+    image_factory.class_folder_dataset(str(root / f"more{len(seen)}"), per_class=1)
+    return {}
+  assert watch.watch(config, run, interval=0.01, max_runs=3) == 3
+
+
+def test_each_span_is_ingested_once_and_the_newest_eval_is_judged(tmp_path):
+  from components.ingest import executor as ingest_executor   # pylint: disable=import-outside-toplevel
+  from tests.example_gen_helpers import read_examples, run_executor
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root / "span-1"), per_class=12)
+  cache = str(tmp_path / "cache")
+  vocab = str(tmp_path / "vocabulary.json")
+
+  def ingest(out):
+    examples, report = run_executor(str(root), str(tmp_path / out), extra_properties={
+        ingest_executor.SPAN_CACHE_KEY: cache, ingest_executor.VOCABULARY_KEY: vocab})
+    with open(os.path.join(report.uri, "ingest_report.json")) as f:
+      return examples, json.load(f)
+
+  _, first = ingest("one")
+  assert first["spans"]["ingested"] == [1] and first["vocabulary"]["labels"] == ["cat", "dog"]
+  image_factory.class_folder_dataset(str(root / "span-2"), per_class=12, offset=500)
+  examples, second = ingest("two")
+  assert second["spans"] == {"available": [1, 2], "window": [1, 2], "newest": 2,
+                             "ingested": [2]}
+  splits = {r["span"]: set() for r in second["files"]}
+  for r in second["files"]:
+    splits[r["span"]].add(r["split"])
+  assert "eval_history" in splits[1] and "eval" not in splits[1]
+  assert "eval" in splits[2] and "eval_history" not in splits[2]
+  eval_rows = read_examples(examples.uri, "eval")
+  assert len(eval_rows) == second["per_split"]["eval"]
+  assert {r["sha256"].decode() for r in eval_rows} == {
+      r["sha256"] for r in second["files"] if r["split"] == "eval"}
+  assert len(read_examples(examples.uri, "eval_history")) == second["per_split"]["eval_history"]
