@@ -150,3 +150,23 @@ def test_each_span_is_ingested_once_and_the_newest_eval_is_judged(tmp_path):
   assert {r["sha256"].decode() for r in eval_rows} == {
       r["sha256"] for r in second["files"] if r["split"] == "eval"}
   assert len(read_examples(examples.uri, "eval_history")) == second["per_split"]["eval_history"]
+
+
+def test_the_same_file_under_two_classes_in_two_spans_is_a_label_conflict(tmp_path):
+  import shutil  # pylint: disable=import-outside-toplevel
+  from components.data_gate import gates  # pylint: disable=import-outside-toplevel
+  from tests.example_gen_helpers import run_executor
+  root = tmp_path / "data"
+  image_factory.class_folder_dataset(str(root / "span-1"), per_class=6)
+  image_factory.class_folder_dataset(str(root / "span-2"), per_class=6, offset=500)
+  shutil.copy(root / "span-1" / "cat" / "000.png", root / "span-2" / "dog" / "moved.png")
+  _, report_artifact = run_executor(str(root), str(tmp_path / "out"))
+  with open(os.path.join(report_artifact.uri, "ingest_report.json")) as f:
+    report = json.load(f)
+  files = {r["path"]: r for r in report["files"]}
+  assert files["span-2/dog/moved.png"]["reason"] == (
+      "label_conflict: same content also filed under cat (span 1)")
+  assert files["span-1/cat/000.png"]["reason"].startswith("label_conflict")
+  results = {r.name: r for r in gates.evaluate(report, {}, pipeline_config.GateConfig(
+      min_images_per_class=1), None)}
+  assert not results["max_label_conflicts"].passed

@@ -29,7 +29,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 import pipeline_config
-from components.ingest import report as ingest_report
+from components.ingest import records, report as ingest_report
 from components.ingest import spans as span_lib, transforms, vocabulary, \
     walk as ingest_walk
 from components.ingest.task import IngestTask
@@ -137,6 +137,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     with tf.io.gfile.GFile(os.path.join(examples.uri, LABELS_FILE), "w") as f:
       json.dump(vocab.names, f, ensure_ascii=False)
 
+    _cross_span_conflicts(rows)
     report = ingest_report.build_report(rows, class_names, task.profile)
     report["spans"] = {"available": [s.number for s in available],
                        "window": [s.number for s in chosen], "newest": newest.number,
@@ -193,6 +194,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                                     os.path.join(span_dir, ROWS_FILE)))
     with tf.io.gfile.GFile(os.path.join(span_dir, DONE_FILE), "w") as f:
       f.write("complete\n")
+
+
+def _cross_span_conflicts(rows: List[dict]) -> None:
+  """The same content filed under different classes in different spans is a label conflict
+  (within a span, DecideContent already decides them); the max_label_conflicts gate judges
+  these rows like any other conflict."""
+  by_content: Dict[str, List[dict]] = {}
+  for row in rows:
+    if row["outcome"] in records.KEPT and row.get("sha256"):
+      by_content.setdefault(row["sha256"], []).append(row)
+  for group in by_content.values():
+    classes = {r["class"] for r in group}
+    if len(classes) < 2:
+      continue
+    for row in group:
+      others = sorted(f"{r['class']} (span {r['span']})" for r in group
+                      if r["class"] != row["class"])
+      row["outcome"] = records.REJECTED
+      row["reason"] = f"label_conflict: same content also filed under {', '.join(others)}"
 
 
 def _span_key(span_root: str, walk, labels: Dict[str, int], options, task_config,
