@@ -179,3 +179,37 @@ def test_label_conflicts_are_judged_by_their_own_gate_only():
   assert failed(gates.evaluate(report, {}, CONFIG, None)) == {"max_label_conflicts"}
   relaxed = pipeline_config.GateConfig(max_label_conflicts=10)
   assert failed(gates.evaluate(report, {}, relaxed, None)) == set()
+
+
+def test_report_gate_and_drift_baseline_live_on_a_non_local_filesystem():
+  """TensorFlow's ram:// filesystem stands in for gs://: nothing may go through local file
+  I/O (the report, the anomalies, the gate figures, the accepted drop's profile)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  base = f"ram://gate_{os.getpid()}"
+
+  def gate(report, name):
+    report_artifact = IngestReport()
+    report_artifact.uri = f"{base}/{name}/report"
+    ingest_report.write_report(report, report_artifact.uri)
+    anomalies_artifact = standard_artifacts.ExampleAnomalies()
+    anomalies_artifact.uri = f"{base}/{name}/anomalies"
+    tf.io.gfile.makedirs(f"{anomalies_artifact.uri}/Split-eval")
+    with tf.io.gfile.GFile(f"{anomalies_artifact.uri}/Split-eval/SchemaDiff.pb", "wb") as f:
+      f.write(anomalies_pb2.Anomalies().SerializeToString())
+    result = DataGateResult()
+    result.uri = f"{base}/{name}/result"
+    executor.Executor().Do(
+        {executor.INGEST_REPORT_KEY: [report_artifact],
+         executor.ANOMALIES_KEY: [anomalies_artifact]},
+        {executor.GATE_RESULT_KEY: [result]},
+        {executor.GATE_CONFIG_KEY: pipeline_config.to_json(CONFIG),
+         executor.HISTORY_DIR_KEY: f"{base}/history"})
+    return result
+
+  result = gate(make_report({"a": 50, "b": 50}), "first")
+  assert ingest_report.read_report(f"{base}/first/report")["totals"]["found"] == 100
+  with tf.io.gfile.GFile(f"{result.uri}/{executor.GATES_FILE}") as f:
+    assert all(g["passed"] for g in json.load(f))
+  assert tf.io.gfile.exists(f"{base}/history/{executor.PROFILE_FILE}")
+  with pytest.raises(pipeline_config.ToolkitError, match="max_label_drift"):
+    gate(make_report({"a": 95, "b": 12}), "second")

@@ -6,7 +6,6 @@ Output layout:
 """
 
 import dataclasses
-import glob
 import json
 import os
 from typing import Any, Dict, List
@@ -35,7 +34,8 @@ PROFILE_FILE = "accepted_profile.json"
 def read_anomalies(anomalies_uri: str) -> Dict[str, List[str]]:
   """Split name -> 'feature: short description' for each anomaly ExampleValidator wrote."""
   found = {}
-  for path in sorted(glob.glob(os.path.join(anomalies_uri, "Split-*", "SchemaDiff.pb"))):
+  for path in sorted(tf.io.gfile.glob(os.path.join(anomalies_uri, "Split-*",
+                                                   "SchemaDiff.pb"))):
     split = os.path.basename(os.path.dirname(path))[len("Split-"):]
     anomalies = anomalies_pb2.Anomalies()
     with tf.io.gfile.GFile(path, "rb") as f:

@@ -105,17 +105,26 @@ def _reason_key(reason: str) -> str:
   return reason.split(":", 1)[0].split(" ", 1)[0] if reason else "unspecified"
 
 
+def _gfile():
+  # Imported when a report is read or written (the executor and the gate, where TensorFlow is
+  # loaded anyway), not when Beam workers import this module for the per-file steps.
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return tf.io.gfile
+
+
 def write_report(report: dict, uri: str) -> None:
-  os.makedirs(uri, exist_ok=True)
-  with open(os.path.join(uri, REPORT_JSON), "w", encoding="utf-8") as f:
-    json.dump(report, f, indent=1, ensure_ascii=False)
-  with open(os.path.join(uri, REPORT_MARKDOWN), "w", encoding="utf-8") as f:
+  """Writes the report under `uri`, any tf.io.gfile URI (local, gs://, ram://)."""
+  gfile = _gfile()
+  gfile.makedirs(uri)
+  with gfile.GFile(os.path.join(uri, REPORT_JSON), "w") as f:
+    f.write(json.dumps(report, indent=1, ensure_ascii=False))
+  with gfile.GFile(os.path.join(uri, REPORT_MARKDOWN), "w") as f:
     f.write(render_markdown(report))
 
 
 def read_report(uri: str) -> dict:
-  with open(os.path.join(uri, REPORT_JSON), encoding="utf-8") as f:
-    return json.load(f)
+  with _gfile().GFile(os.path.join(uri, REPORT_JSON)) as f:
+    return json.loads(f.read())
 
 
 def render_markdown(report: dict) -> str:
