@@ -58,8 +58,13 @@ def work_dir_lock(work_dir: str) -> Iterator[None]:
     handle.close()
 
 
-def fingerprint(data_root: str) -> str:
-  return ingest_walk.content_fingerprint(data_root)
+MANIFEST_FILE = "data_manifest.json"
+
+
+def fingerprint(data_root: str, work_dir: Optional[str] = None) -> str:
+  """The data root's content digest; unchanged files (size and mtime) are not read again."""
+  return ingest_walk.content_fingerprint(
+      data_root, os.path.join(work_dir, MANIFEST_FILE) if work_dir else None)
 
 
 def _read_state(work_dir: str) -> dict:
@@ -123,7 +128,7 @@ def watch(config: pipeline_config.PipelineConfig, run: Callable[[pipeline_config
   with _StopBetweenRuns() as stop:
     while not stop.requested:
       try:
-        current = f"{fingerprint(config.data_root)}:{_settings(config)}"
+        current = f"{fingerprint(config.data_root, config.work_dir)}:{_settings(config)}"
       except OSError as error:         # a drop being copied in: look again next time
         print(f"[watch] could not read {config.data_root} ({error}); looking again later",
               flush=True)

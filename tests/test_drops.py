@@ -170,3 +170,22 @@ def test_the_same_file_under_two_classes_in_two_spans_is_a_label_conflict(tmp_pa
   results = {r.name: r for r in gates.evaluate(report, {}, pipeline_config.GateConfig(
       min_images_per_class=1), None)}
   assert not results["max_label_conflicts"].passed
+
+
+def test_a_manifest_skips_rereading_unchanged_files_and_still_sees_changes(tmp_path,
+                                                                           monkeypatch):
+  from components.ingest import walk  # pylint: disable=import-outside-toplevel
+  root = str(tmp_path / "data")
+  paths = image_factory.class_folder_dataset(root, per_class=3)
+  manifest = str(tmp_path / "manifest.json")
+  plain = walk.content_fingerprint(root)
+  assert walk.content_fingerprint(root, manifest) == plain
+  read = []
+  original = walk._file_sha256                           # pylint: disable=protected-access
+  monkeypatch.setattr(walk, "_file_sha256", lambda p: read.append(p) or original(p))
+  assert walk.content_fingerprint(root, manifest) == plain and read == []
+  image_factory.save(image_factory.pattern(seed=99), paths[0], "PNG")     # content changed
+  changed = walk.content_fingerprint(root, manifest)
+  assert read == [paths[0]] and changed == walk.content_fingerprint(root) != plain
+  os.utime(paths[1], ns=(1, 1))                          # touched, same bytes: read, same
+  assert walk.content_fingerprint(root, manifest) == changed and read[-1] == paths[1]

@@ -53,7 +53,10 @@ class ContentFingerprintDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver
     root = execution_info.exec_properties[executor.INPUT_BASE_KEY]
     if not os.path.isdir(root):
       walk.check_data_root(root)                  # raises the message that says what to pass
-    fingerprint = walk.content_fingerprint(root)
+    cache = execution_info.exec_properties.get(executor.SPAN_CACHE_KEY)
+    manifest = (os.path.join(os.path.dirname(cache), "input_manifest.json")
+                if cache and "://" not in cache else None)
+    fingerprint = walk.content_fingerprint(root, manifest)
     result.exec_properties[executor.INPUT_FINGERPRINT_KEY].string_value = fingerprint
     return result
 

@@ -101,8 +101,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     rows, ingested = [], []
     split_files: Dict[str, list] = {name: [] for name in split_names + [HISTORY_SPLIT]}
     for span, walk in walks:
+      manifest = (os.path.join(cache_root, "manifests", f"{span.folder or 'root'}.json")
+                  if "://" not in cache_root else None)
       span_dir = os.path.join(cache_root, _span_key(span.root(root), walk, labels, options,
-                                                    task_config, task.name))
+                                                    task_config, task.name, manifest))
       where = f"span {span.number}" if span.folder else root
       if tf.io.gfile.exists(os.path.join(span_dir, DONE_FILE)):
         print(f"[{task.name}] {where}: reusing its ingestion (same files, same settings)",
@@ -216,13 +218,13 @@ def _cross_span_conflicts(rows: List[dict]) -> None:
 
 
 def _span_key(span_root: str, walk, labels: Dict[str, int], options, task_config,
-              task_name: str) -> str:
+              task_name: str, manifest: "str | None" = None) -> str:
   """Content address of one span's ingestion: its files' paths and bytes, the settings, and
   the ids of its classes (append-only, so they only change if the vocabulary is reset)."""
   settings = {k: v for k, v in dataclasses.asdict(options).items()
               if k not in ("window", "on_new_class")}
   key = json.dumps({"version": SPAN_CACHE_VERSION, "task": task_name,
-                    "files": ingest_walk.content_fingerprint(span_root),
+                    "files": ingest_walk.content_fingerprint(span_root, manifest),
                     "labels": {c: labels[c] for c in walk.class_names},
                     "ingest": settings, "task_config": task_config}, sort_keys=True)
   return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]

@@ -8,6 +8,7 @@ found has a row in the ingest report.
 
 import dataclasses
 import hashlib
+import json
 import os
 import stat
 import unicodedata
@@ -154,15 +155,44 @@ def _join(rel_dir: str, name: str) -> str:
   return f"{rel_dir}/{name}" if rel_dir else name
 
 
-def content_fingerprint(root: str) -> str:
-  """A digest of every file's relative path and content under `root` (cache key)."""
+def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
+  """A digest of every file's relative path and content under `root` (cache key).
+
+  With `manifest` (a JSON file path), a file whose (size, mtime_ns) match the manifest's
+  entry is not read again: its recorded sha256 is used, as make and rsync trust mtimes. Files
+  that changed are hashed, and the manifest is rewritten with what was found.
+  """
   digest = hashlib.sha256()
   walk = walk_data_root(root, classes=False)      # every file's content, in a folder or not
+  known = _read_manifest(manifest) if manifest else {}
+  seen = {}
   for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:
-      digest.update(_file_sha256(record.source).encode())
+      info = os.stat(record.source)
+      stamp = [info.st_size, info.st_mtime_ns]
+      entry = known.get(record.path)
+      sha = entry[2] if entry and entry[:2] == stamp else _file_sha256(record.source)
+      seen[record.path] = stamp + [sha]
+      digest.update(sha.encode())
+  if manifest and seen != known:
+    _write_manifest(manifest, seen)
   return digest.hexdigest()
+
+
+def _read_manifest(path: str) -> dict:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+def _write_manifest(path: str, entries: dict) -> None:
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(entries, f)
+  os.replace(path + ".tmp", path)
 
 
 def _file_sha256(path: str) -> str:
@@ -171,5 +201,3 @@ def _file_sha256(path: str) -> str:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()
-
-
