@@ -502,31 +502,49 @@ class PipelineConfig:
   timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
   timeseries_trainer: TimeseriesTrainerConfig = field(default_factory=TimeseriesTrainerConfig)
 
+  # Where everything the pipeline writes lives when it is not a local work dir: a URI
+  # (gs://bucket/prefix) given to `compile --pipeline-root`. Unset: <work_dir>/pipeline_root.
+  pipeline_root_uri: Optional[str] = None
+  # How drops are named under the data root (components/ingest/spans.py): "auto" looks at
+  # the data root (a local one; a URI that cannot be listed is taken as "span"), "flat",
+  # "span" (span-<N>/) or "dated" (YYYY-MM-DD/).
+  drop_layout: str = "auto"
+
+  def _local(self, name: str) -> str:
+    return os.path.join(os.path.abspath(self.work_dir), name)
+
   @property
   def pipeline_root(self) -> str:
-    return os.path.join(os.path.abspath(self.work_dir), "pipeline_root")
+    return self.pipeline_root_uri.rstrip("/") if self.pipeline_root_uri else self._local(
+        "pipeline_root")
+
+  def _under_root(self, name: str) -> str:
+    """A location that follows the pipeline root: local beside it, else under the URI."""
+    if self.pipeline_root_uri:
+      return f"{self.pipeline_root}/{name}"
+    return self._local(name)
 
   @property
   def metadata_path(self) -> str:
-    return os.path.join(os.path.abspath(self.work_dir), "metadata.sqlite")
+    return self._local("metadata.sqlite")
 
   @property
   def serving_dir(self) -> str:
-    return os.path.join(os.path.abspath(self.work_dir), "serving")
+    return self._under_root("serving")
 
   @property
   def feature_cache_dir(self) -> str:
-    return os.path.join(os.path.abspath(self.work_dir), "feature_cache")
+    return self._under_root("feature_cache")
 
   @property
   def gate_history_dir(self) -> str:
-    """Where the data gate keeps the profile of the last accepted data drop (per task)."""
-    return os.path.join(os.path.abspath(self.work_dir),
-                        "data_gate" if self.task == "image" else f"data_gate_{self.task}")
+    """Where the data gate keeps the profile of the last accepted data drop: with the
+    pipeline's artifacts, per pipeline (so per task)."""
+    return f"{self.pipeline_root}/{self.pipeline_name}/data_gate"
 
   @property
   def last_run_path(self) -> str:
-    return os.path.join(os.path.abspath(self.work_dir), "last_run.json")
+    return self._local("last_run.json")
 
   def validate(self):
     if self.pipeline_name == DEFAULT_PIPELINE_NAME and self.task != "image":
@@ -536,6 +554,9 @@ class PipelineConfig:
     if self.task not in TASKS:
       raise ToolkitError(
           f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
+    if self.drop_layout not in ("auto", "flat", "span", "dated"):
+      raise ToolkitError("drop_layout must be auto, flat, span or dated. Received: "
+                         f"{self.drop_layout!r}")
     if self.warm_start not in ("auto", "off"):
       raise ToolkitError(f"warm_start must be auto or off. Received: {self.warm_start!r}")
     self.ingest.validate()

@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline run | watch | demo-data` (contract in ARCHITECTURE.md)."""
+"""Command line: `python -m pipeline run | watch | compile | schedule | demo-data` (contract in
+ARCHITECTURE.md)."""
 
 import argparse
 import contextlib
@@ -97,18 +98,56 @@ def _parser() -> argparse.ArgumentParser:
   watch.add_argument("--once", action="store_true",
                      help="look once: run if the data changed since the last run, then exit")
 
+  compile_ = commands.add_parser(
+      "compile", help="compile the same pipeline for Vertex AI Pipelines (JSON) or open-source "
+      "KFP v2 (YAML), offline; see the README's Kubeflow section")
+  _add_run_arguments(compile_, cluster=True)
+  compile_.add_argument("--target", required=True, choices=("vertex", "kfp"))
+  compile_.add_argument("--output", required=True,
+                        help="the file to write: pipeline.json (vertex) or pipeline.yaml (kfp)")
+  compile_.add_argument("--image", required=True,
+                        help="the container image built from the Dockerfile (every step's "
+                        "default image)")
+  compile_.add_argument("--pipeline-root", required=True,
+                        help="gs://bucket/prefix: artifacts, serving/, the label vocabulary, "
+                        "the span cache and the data gate's history")
+
+  schedule = commands.add_parser(
+      "schedule", help="create a recurring run of a compiled pipeline on Vertex AI Pipelines "
+      "or a KFP v2 cluster")
+  schedule.add_argument("file", help="the file `compile` wrote")
+  schedule.add_argument("--target", required=True, choices=("vertex", "kfp"))
+  schedule.add_argument("--cron", required=True,
+                        help='standard cron, e.g. "0 3 * * *" (KFP gets its six-field form)')
+  schedule.add_argument("--project", help="vertex: the Google Cloud project")
+  schedule.add_argument("--region", help="vertex: the region, e.g. us-central1")
+  schedule.add_argument("--service-account", help="vertex: the runs' service account")
+  schedule.add_argument("--host", help="kfp: the KFP API URL, e.g. http://localhost:8080")
+  schedule.add_argument("--experiment", default="Default", help="kfp: the experiment name")
+  schedule.add_argument("--pipeline-root", default=None,
+                        help="kfp: the pipeline root (default: the one compiled in); vertex: "
+                        "overrides the compiled one")
+  schedule.add_argument("--name", default=None, help="the schedule's display name")
+
   demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
   demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
   demo.add_argument("--output", required=True)
   return parser
 
 
-def _add_run_arguments(run: argparse.ArgumentParser) -> None:
+def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> None:
   run.add_argument("--data-root", required=True,
                    help="<root>/<class>/<files>: images, or documents with --task text; "
-                   "CSV files, one series each, with --task timeseries")
-  run.add_argument("--work-dir", required=True,
-                   help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
+                   "CSV files, one series each, with --task timeseries"
+                   + ("; a URI the cluster reads (gs://...)" if cluster else ""))
+  if not cluster:
+    run.add_argument("--work-dir", required=True,
+                     help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
+  run.add_argument("--pipeline-name", default=None,
+                   help="the pipeline's name (MLMD context; lowercase and hyphens on Kubeflow)")
+  run.add_argument("--drop-layout", default=None, choices=("auto", "flat", "span", "dated"),
+                   help="how drops are named under the data root: span-<N>/, YYYY-MM-DD/, "
+                   "none (flat) or auto (look; a bucket is taken as span-<N>)")
   run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
                    help="image (default), text or timeseries; a --config file may set it")
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
@@ -132,8 +171,16 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   config = pipeline_config.load_config(args.config)
-  config.data_root = os.path.abspath(args.data_root)
-  config.work_dir = os.path.abspath(args.work_dir)
+  config.data_root = (args.data_root if "://" in args.data_root
+                      else os.path.abspath(args.data_root))
+  if getattr(args, "work_dir", None):
+    config.work_dir = os.path.abspath(args.work_dir)
+  if getattr(args, "pipeline_root", None):
+    config.pipeline_root_uri = args.pipeline_root
+  if args.pipeline_name:
+    config.pipeline_name = args.pipeline_name
+  if args.drop_layout:
+    config.drop_layout = args.drop_layout
   config.task = args.task or config.task
   foreign = {s for name, task in tasks.TASKS.items() if name != config.task
              for s in task.own_sections}
@@ -253,6 +300,45 @@ def _native_logs_to(path: str):
     sys.stderr = previous
 
 
+def _compile(args) -> int:
+  config = build_config(args)
+  _quiet_logs(args.verbose)
+  from pipeline import kubeflow  # pylint: disable=import-outside-toplevel
+  print(f"Compiling the {config.task} pipeline {config.pipeline_name} for {args.target}; "
+        "importing TFX takes a moment...", flush=True)
+  with _native_logs_to(os.devnull):
+    spec = kubeflow.compile_pipeline(config, args.target, args.output, args.image)
+  tasks_ = (spec.get("pipelineSpec", spec)["root"]["dag"]["tasks"])
+  print(f"Wrote {args.output}: {len(tasks_)} steps ({', '.join(sorted(tasks_))}), image "
+        f"{args.image}, pipeline root {config.pipeline_root}, data root {config.data_root} "
+        f"(drops: {kubeflow.factory.drop_layout(config)}).")
+  print(f"Next: python -m pipeline schedule --target {args.target} "
+        + ("--project P --region R" if args.target == "vertex" else "--host URL")
+        + f' --cron "0 3 * * *" {args.output}')
+  return 0
+
+
+def _schedule(args) -> int:
+  from pipeline import kubeflow_schedule  # pylint: disable=import-outside-toplevel
+  if args.target == "vertex":
+    missing = [f for f in ("project", "region") if not getattr(args, f)]
+    if missing:
+      raise pipeline_config.ToolkitError(
+          "schedule --target vertex needs " + " and ".join(f"--{f}" for f in missing) + ".")
+    name = kubeflow_schedule.schedule_vertex(
+        args.file, project=args.project, region=args.region, cron=args.cron,
+        pipeline_root=args.pipeline_root, display_name=args.name,
+        service_account=args.service_account)
+  else:
+    if not args.host:
+      raise pipeline_config.ToolkitError("schedule --target kfp needs --host (the KFP API URL).")
+    name = kubeflow_schedule.schedule_kfp(
+        args.file, host=args.host, cron=args.cron, pipeline_root=args.pipeline_root,
+        experiment=args.experiment, job_name=args.name)
+  print(f"Scheduled: {name}")
+  return 0
+
+
 def _run(args) -> int:
   config = build_config(args)
   ingest_walk.check_data_root(config.data_root, config.task,
@@ -359,6 +445,10 @@ def main(argv: Optional[List[str]] = None) -> int:
       from pipeline import demo_data  # pylint: disable=import-outside-toplevel
       print(demo_data.write_demo_data(args.task, os.path.abspath(args.output)))
       return 0
+    if args.command == "compile":
+      return _compile(args)
+    if args.command == "schedule":
+      return _schedule(args)
     return _run(args)
   except Exception as e:  # pylint: disable=broad-except
     cause = _toolkit_error(e)

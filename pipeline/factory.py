@@ -12,12 +12,19 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from components.data_gate.component import DataGate
+from components.ingest import spans as span_lib
+from components.pushed_model.component import LatestPushedModel
+from components.schema_gen import PackagedSchemaGen
 from pipeline import tasks
 from trainer.common import export, metrics
 
-SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "schemas")
 RESOLVER_ID = "latest_blessed_model_resolver"
+LATEST_PUSHED_ID = "latest_pushed_model"
+EVALUATOR_BASELINE_ID = "evaluator_baseline"
+# Where the pipeline runs: "local" (LocalDagRunner, SQLite MLMD), "vertex" (Vertex AI
+# Pipelines runs resolvers and the ExampleGen driver hook) or "kfp" (open-source KFP v2: no
+# resolver task, so the latest blessed model comes from the push destination).
+TARGETS = ("local", "vertex", "kfp")
 
 
 PER_CLASS_FEATURE = "label_name"
@@ -102,44 +109,72 @@ def classification_eval_config(config: pipeline_config.EvalConfig,
 
 def vocabulary_uri(config: pipeline_config.PipelineConfig) -> str:
   """The pipeline's label vocabulary (append-only; components/ingest/vocabulary.py)."""
-  return os.path.join(config.pipeline_root, config.pipeline_name, "label_vocabulary.json")
+  return f"{config.pipeline_root}/{config.pipeline_name}/label_vocabulary.json"
 
 
 def span_cache_uri(config: pipeline_config.PipelineConfig) -> str:
-  return os.path.join(config.pipeline_root, config.pipeline_name, "span_cache")
+  return f"{config.pipeline_root}/{config.pipeline_name}/span_cache"
+
+
+def data_root_uri(config: pipeline_config.PipelineConfig) -> str:
+  """The data root as components receive it: a URI as given, a local path made absolute."""
+  root = config.data_root
+  return root.rstrip("/") if "://" in root else os.path.abspath(root)
+
+
+def drop_layout(config: pipeline_config.PipelineConfig) -> str:
+  """The configured drop layout, or for "auto" the data root's own (spans.py); a data root
+  that cannot be listed here (a bucket while compiling offline) is taken as span-<N>."""
+  if config.drop_layout != "auto":
+    return config.drop_layout
+  root = data_root_uri(config)
+  if "://" in root:
+    return "span"
+  return span_lib.layout_of(span_lib.detect_spans(root))
 
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
-                    compare_with_baseline: bool = True) -> tfx.dsl.Pipeline:
-  """<Task>ExampleGen -> StatisticsGen/ImportSchemaGen/ExampleValidator -> DataGate ->
+                    compare_with_baseline: bool = True,
+                    target: str = "local") -> tfx.dsl.Pipeline:
+  """<Task>ExampleGen -> StatisticsGen/PackagedSchemaGen/ExampleValidator -> DataGate ->
   [augmentation] -> [Tuner] -> Trainer (warm-started from the latest blessed model) ->
   Evaluator (against it) -> Pusher. `compare_with_baseline=False` (the label vocabulary
-  grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it."""
+  grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it.
+
+  `target` (TARGETS): for "kfp" two LatestPushedModel steps stand in for the resolver (see
+  components/pushed_model); "vertex" and "kfp" pipelines carry no local MLMD connection."""
   config.validate()
+  if target not in TARGETS:
+    raise pipeline_config.ToolkitError(
+        f"Unknown target. Choose one of {', '.join(TARGETS)}. Received: {target!r}")
   task = tasks.get_task(config.task)
   # --no-cache also ingests every span again (the span cache lives in the artifact then).
   drops = dict(vocabulary_uri=vocabulary_uri(config),
                span_cache_uri=span_cache_uri(config) if config.enable_cache else None
                ) if task.has_classes else {}
   example_gen = task.example_gen_class()(
-      input_base=os.path.abspath(config.data_root),
+      input_base=data_root_uri(config),
+      input_pattern=span_lib.input_pattern(drop_layout(config), task.has_classes),
       ingest_config=pipeline_config.to_json(config.ingest),
       task_config=(pipeline_config.to_json(getattr(config, task.ingest_section))
                    if task.ingest_section else None),
       **drops)
-  schema_gen = tfx.components.ImportSchemaGen(
-      schema_file=os.path.join(SCHEMA_DIR, task.schema_file))
+  schema_gen = PackagedSchemaGen(schema_file=task.schema_file)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
       # Image format and size histograms, which the image schema's image_domain checks.
       stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=task.semantic_stats))
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-  model_resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id(RESOLVER_ID)
+  if target == "kfp":
+    model_resolver = LatestPushedModel(push_destination=config.serving_dir).with_id(
+        LATEST_PUSHED_ID)
+  else:
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER_ID)
   data_gate = DataGate(
       ingest_report=example_gen.outputs["ingest_report"],
       anomalies=example_validator.outputs["anomalies"],
@@ -182,10 +217,16 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # Nothing is augmented, tuned or trained until every data gate has passed.
   for node in augmentation or [*tuning, trainer]:
     node.add_upstream_node(data_gate)
+  baseline = []
+  if target == "kfp":
+    baseline = [LatestPushedModel(push_destination=config.serving_dir,
+                                  candidate=trainer.outputs["model"]
+                                  ).with_id(EVALUATOR_BASELINE_ID)]
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs[task.evaluator_examples],
       model=trainer.outputs["model"],
-      baseline_model=model_resolver.outputs["model"] if compare_with_baseline else None,
+      baseline_model=(baseline[0].outputs["model"] if baseline else
+                      model_resolver.outputs["model"] if compare_with_baseline else None),
       example_splits=["eval"],
       eval_config=eval_config(config.evaluation, config.task))
   pusher = tfx.components.Pusher(
@@ -198,8 +239,10 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
-                  *augmentation, *tuning, trainer, model_resolver, evaluator, pusher],
+                  *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
+                  pusher],
       enable_cache=config.enable_cache,
-      metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-          config.metadata_path),
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+          if target == "local" else None),
       beam_pipeline_args=list(config.beam_args))

@@ -7,13 +7,8 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.artifacts import DataGateResult, IngestReport
 from components.data_gate import executor
-from components.ingest.component import IngestReport
-
-
-class DataGateResult(types.Artifact):
-  """Figures of every gate that passed: `{uri}/gates.json`."""
-  TYPE_NAME = "DataGateResult"
 
 
 class DataGateSpec(ComponentSpec):

@@ -100,6 +100,9 @@ def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | No
   history_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-eval_history", "*")))
   if not newest_files or not history_files:
     return None
+  from components.pushed_model.executor import has_model  # pylint: disable=import-outside-toplevel
+  if not has_model(models[0].uri):           # LatestPushedModel: nothing pushed yet
+    return None
   model = tf.saved_model.load(path_utils.serving_model_path(models[0].uri))
   new = _predict(model, newest_files)
   old = _predict(model, history_files)

@@ -1,34 +1,38 @@
-"""The component every folder ExampleGen shares: spec, IngestReport artifact, the
-content-fingerprint driver. A task subclasses FolderExampleGen and sets EXECUTOR_SPEC."""
+"""The component every folder ExampleGen shares: spec, driver, a FileBasedExampleGen subclass.
+
+A task subclasses FolderExampleGen and sets EXECUTOR_SPEC. Being a FileBasedExampleGen with
+an `input_config` whose pattern names drops (`span-{SPAN}/*/*`, `{YYYY}-{MM}-{DD}/*/*`), the
+newest span is resolved by TFX's own driver: FileBasedDriver locally (below, with a content
+fingerprint on top) and the Kubeflow V2 file-based driver on Vertex AI (the preCacheCheck
+hook the compiler gives FileBasedExampleGen subclasses).
+"""
 
 import os
 from typing import Optional
 
 from tfx import types
+from tfx.components import FileBasedExampleGen
+from tfx.components.example_gen import driver as example_gen_driver
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.dsl.components.base import base_beam_component
-from tfx.dsl.components.base import base_driver
-from tfx.orchestration.portable import base_driver as ir_base_driver
-from tfx.orchestration.portable import data_types as portable_data_types
-from tfx.proto.orchestration import driver_output_pb2
-from tfx.types import standard_artifacts
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.artifacts import IngestReport  # pylint: disable=unused-import
 from components.ingest import executor, walk
-
-
-class IngestReport(types.Artifact):
-  """Per-file outcomes of an ingestion: `{uri}/ingest_report.json` and `.md`."""
-  TYPE_NAME = "IngestReport"
 
 
 class FolderExampleGenSpec(ComponentSpec):
   PARAMETERS = {
       executor.INPUT_BASE_KEY: ExecutionParameter(type=str),
+      # One split whose pattern names the drop layout; the driver resolves {SPAN}.
+      standard_component_specs.INPUT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.Input),
+      standard_component_specs.RANGE_CONFIG_KEY: ExecutionParameter(
+          type=range_config_pb2.RangeConfig, optional=True),
       executor.INGEST_CONFIG_KEY: ExecutionParameter(type=str),
       # The task's own config section (JSON), e.g. TextConfig for text.
       executor.TASK_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
-      # Filled in by the driver before the cache lookup; see ContentFingerprintDriver.
-      executor.INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
       # Under the pipeline root: the label vocabulary and the per-span ingestion cache.
       executor.VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
       executor.SPAN_CACHE_KEY: ExecutionParameter(type=str, optional=True),
@@ -40,28 +44,32 @@ class FolderExampleGenSpec(ComponentSpec):
   }
 
 
-class ContentFingerprintDriver(base_driver.BaseDriver, ir_base_driver.BaseDriver):
-  """Fingerprints the data root's paths and file contents before the cache lookup.
+class ContentFingerprintDriver(example_gen_driver.FileBasedDriver):
+  """TFX's FileBasedDriver (newest span, pattern resolved), with the data root's content
+  fingerprint in place of its names-sizes-mtimes one (local runs).
 
-  The fingerprint becomes an execution property, so TFX reuses a cached ingestion exactly
-  when no file was added, removed or changed (content, not names and mtimes).
+  The fingerprint is an execution property, so TFX reuses a cached ingestion exactly when no
+  file was added, removed or changed (content, not names and mtimes); unchanged files are
+  not read again (the span cache's input manifest).
   """
 
-  def run(self, execution_info: portable_data_types.ExecutionInfo
-          ) -> driver_output_pb2.DriverOutput:
-    result = driver_output_pb2.DriverOutput()
-    root = execution_info.exec_properties[executor.INPUT_BASE_KEY]
-    if not os.path.isdir(root):
-      walk.check_data_root(root)                  # raises the message that says what to pass
-    cache = execution_info.exec_properties.get(executor.SPAN_CACHE_KEY)
+  def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
+    root = exec_properties[executor.INPUT_BASE_KEY]
+    walk.check_data_root(root)             # raises the message that says what to pass
+    exec_properties = super().resolve_exec_properties(exec_properties, pipeline_info,
+                                                      component_info)
+    cache = exec_properties.get(executor.SPAN_CACHE_KEY)
     manifest = (os.path.join(os.path.dirname(cache), "input_manifest.json")
                 if cache and "://" not in cache else None)
-    fingerprint = walk.content_fingerprint(root, manifest)
-    result.exec_properties[executor.INPUT_FINGERPRINT_KEY].string_value = fingerprint
-    return result
+    exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = walk.content_fingerprint(
+        root, manifest)
+    return exec_properties
 
 
-class FolderExampleGen(base_beam_component.BaseBeamComponent):
+INPUT_SPLIT = "data"
+
+
+class FolderExampleGen(FileBasedExampleGen):
   """Ingests a folder with one subfolder per class; a task subclass sets EXECUTOR_SPEC.
 
   Sorted class-folder names become label ids. Each file is read once, its content decided by
@@ -77,16 +85,18 @@ class FolderExampleGen(base_beam_component.BaseBeamComponent):
   DRIVER_CLASS = ContentFingerprintDriver
 
   def __init__(self, input_base: str, ingest_config: str,
+               input_pattern: str = "*/*",
                task_config: Optional[str] = None,
-               input_fingerprint: Optional[str] = None,
                vocabulary_uri: Optional[str] = None,
                span_cache_uri: Optional[str] = None):
-    # A subclass's spec may declare more outputs (time series: the eval windows).
-    super().__init__(self.SPEC_CLASS(
+    # FileBasedExampleGen.__init__ builds the stock spec; this one has the toolkit's
+    # parameters and outputs (a subclass's spec may declare more: the time series' windows).
+    base_beam_component.BaseBeamComponent.__init__(self, self.SPEC_CLASS(
         input_base=input_base,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=INPUT_SPLIT, pattern=input_pattern)]),
         ingest_config=ingest_config,
         task_config=task_config,
-        input_fingerprint=input_fingerprint,
         vocabulary_uri=vocabulary_uri,
         span_cache_uri=span_cache_uri,
         **{key: types.Channel(type=channel.type)

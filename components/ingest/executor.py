@@ -37,7 +37,9 @@ from components.ingest.task import IngestTask
 INPUT_BASE_KEY = "input_base"
 INGEST_CONFIG_KEY = "ingest_config"
 TASK_CONFIG_KEY = "task_config"
-INPUT_FINGERPRINT_KEY = "input_fingerprint"
+# example_gen_pb2.Input as JSON; its one split's pattern, resolved by the driver, names the
+# newest span's folder.
+INPUT_CONFIG_KEY = "input_config"
 EXAMPLES_KEY = "examples"
 INGEST_REPORT_KEY = "ingest_report"
 LABELS_FILE = "labels.json"
@@ -64,6 +66,19 @@ _COMPRESSION = {"none": beam.io.filesystem.CompressionTypes.UNCOMPRESSED,
                 "gzip": beam.io.filesystem.CompressionTypes.GZIP}
 
 
+def resolved_newest_folder(exec_properties: Dict[str, Any]) -> "str | None":
+  """The newest span's folder as the driver resolved it (None: a flat root, or no driver ran:
+  the newest folder under the root)."""
+  config = exec_properties.get(INPUT_CONFIG_KEY)
+  if not config:
+    return None
+  from tfx.proto import example_gen_pb2  # pylint: disable=import-outside-toplevel
+  from tfx.utils import proto_utils  # pylint: disable=import-outside-toplevel
+  parsed = proto_utils.json_to_proto(config, example_gen_pb2.Input()) if isinstance(
+      config, str) else config
+  return span_lib.newest_folder(parsed.splits[0].pattern) if parsed.splits else None
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
   """Reads <input_base>/[<span>/]<class>/<file>, writes Examples and an IngestReport."""
   TASK: IngestTask = None
@@ -82,7 +97,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     report_artifact = artifact_utils.get_single_instance(output_dict[INGEST_REPORT_KEY])
 
     available = span_lib.detect_spans(root)
-    chosen = span_lib.window(available, options.window)
+    chosen = span_lib.window_ending_at(available, resolved_newest_folder(exec_properties),
+                                       options.window)
     newest = chosen[-1]
     walks = [(span, ingest_walk.check_data_root(span.root(root), task.task, task.record_type))
              for span in chosen]

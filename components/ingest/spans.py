@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 import os
 import re
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import pipeline_config
 
@@ -24,17 +24,28 @@ class Span:
   folder: Optional[str]       # the top-level folder, None for a flat root
 
   def root(self, data_root: str) -> str:
-    return os.path.join(data_root, self.folder) if self.folder else data_root
+    return f"{data_root.rstrip('/')}/{self.folder}" if self.folder else data_root
 
 
 def _visible(name: str) -> bool:
   return not name.startswith(".")
 
 
+def _entries(root: str) -> Tuple[List[str], List[str]]:
+  """(visible names, the folders among them) under a local path or a URI (gs://, ...)."""
+  if "://" not in root:
+    names = sorted(n for n in os.listdir(root) if _visible(n))
+    return names, [n for n in names if os.path.isdir(os.path.join(root, n))]
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  listed = tf.io.gfile.listdir(root)
+  names = sorted({n.rstrip("/") for n in listed if _visible(n)})
+  folders = [n for n in names if f"{n}/" in listed or tf.io.gfile.isdir(f"{root.rstrip('/')}/{n}")]
+  return names, folders
+
+
 def detect_spans(root: str) -> List[Span]:
   """The spans under `root`, oldest first; [Span(0, None)] for a flat root."""
-  names = sorted(n for n in os.listdir(root) if _visible(n))
-  folders = [n for n in names if os.path.isdir(os.path.join(root, n))]
+  names, folders = _entries(root)
   spans, dated = {}, {}
   for name in folders:
     match = _SPAN.match(name)
@@ -75,3 +86,45 @@ def detect_spans(root: str) -> List[Span]:
 def window(spans: List[Span], size: Optional[int]) -> List[Span]:
   """The newest `size` spans (all of them when size is None or 0)."""
   return spans[-size:] if size else list(spans)
+
+
+# Layouts (contract): how drops are named under the data root, as TFX input patterns. The
+# ExampleGen driver (TFX's FileBasedDriver locally, its Kubeflow V2 driver on Vertex AI)
+# resolves the newest span from the pattern; the executor then reads the window that ends
+# there.
+LAYOUTS = ("flat", "span", "dated")
+_PATTERN_PREFIX = {"flat": "", "span": "span-{SPAN}/", "dated": "{YYYY}-{MM}-{DD}/"}
+
+
+def layout_of(spans: List[Span]) -> str:
+  if spans[-1].folder is None:
+    return "flat"
+  return "span" if _SPAN.match(spans[-1].folder) else "dated"
+
+
+def input_pattern(layout: str, has_classes: bool) -> str:
+  """The split pattern under the data root: class folders' files, or a task's files."""
+  if layout not in LAYOUTS:
+    raise pipeline_config.ToolkitError(
+        f"Unknown drop layout. Choose one of {', '.join(LAYOUTS)}. Received: {layout!r}")
+  return _PATTERN_PREFIX[layout] + ("*/*" if has_classes else "*")
+
+
+def newest_folder(resolved_pattern: str) -> Optional[str]:
+  """The newest span's folder from the driver's resolved pattern (`span-3/*/*` -> span-3),
+  or None for a flat root."""
+  first = resolved_pattern.split("/", 1)[0]
+  return first if (_SPAN.match(first) or _DATE.match(first)) else None
+
+
+def window_ending_at(spans: List[Span], folder: Optional[str], size: Optional[int]
+                     ) -> List[Span]:
+  """The newest `size` spans up to the driver's newest span (a drop that landed after the
+  driver ran waits for the next run)."""
+  if folder is not None:
+    names = [s.folder for s in spans]
+    if folder not in names:
+      raise pipeline_config.ToolkitError(
+          f"The driver resolved span folder {folder!r}, which is not among {names}.")
+    spans = spans[:names.index(folder) + 1]
+  return window(spans, size)
