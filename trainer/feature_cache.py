@@ -5,7 +5,12 @@ parameters that made it) inside a namespace made of the backbone, a fingerprint 
 actual weights, the input size and a fingerprint of the decoding (the decoder's version and the
 background that transparency is composited onto: the pixels the base sees from a file), so
 changing the backbone, the weights, the size, the decoding or the augmentation can never
-reuse stale features. Any tf.io.gfile path works.
+reuse stale features. Any tf.io.gfile path works (a local folder or gs://...).
+
+No lock is taken: an entry is written to a unique temporary name and renamed over its final
+name (gfile.rename with overwrite). Locally the rename is atomic; on an object store (GCS) it
+is a copy then a delete, and an object appears whole or not at all, so a reader never sees a
+partial entry. Two Trainers computing the same entry both write it, with the same content.
 
 Layout ({ns} = {backbone}-{size}px-{weights_fingerprint[:16]}-d{decoding_fingerprint[:8]}):
   {cache_root}/{ns}/{sha[:2]}/{sha}-v0.npy
@@ -17,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import uuid
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -63,21 +69,23 @@ class FeatureCache:
     return os.path.join(self.namespace, sha256[:2], name + ".npy")
 
   def get(self, sha256: str, variant: int = 0) -> Optional[np.ndarray]:
-    path = self._path(sha256, variant)
-    if not tf.io.gfile.exists(path):
+    try:
+      with tf.io.gfile.GFile(self._path(sha256, variant), "rb") as f:
+        features = np.load(io.BytesIO(f.read()))
+    except tf.errors.NotFoundError:     # one request on an object store, not exists + read
       self.misses += 1
       return None
-    with tf.io.gfile.GFile(path, "rb") as f:
-      self.hits += 1
-      return np.load(io.BytesIO(f.read()))
+    self.hits += 1
+    return features
 
   def put(self, sha256: str, variant: int, features: np.ndarray) -> None:
     path = self._path(sha256, variant)
     tf.io.gfile.makedirs(os.path.dirname(path))
     buffer = io.BytesIO()
     np.save(buffer, features.astype(np.float32))
-    # Write then rename, so a crash never leaves a truncated entry behind.
-    tmp = path + ".tmp"
+    # Write then rename, so a crash never leaves a truncated entry behind. The temporary name
+    # is unique: Trainers sharing a cache never write into each other's file.
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
     with tf.io.gfile.GFile(tmp, "wb") as f:
       f.write(buffer.getvalue())
     tf.io.gfile.rename(tmp, path, overwrite=True)

@@ -11,6 +11,8 @@ import numpy as np  # pylint: disable=wrong-import-position
 import tensorflow as tf  # pylint: disable=wrong-import-position
 from tensorflow import keras  # pylint: disable=wrong-import-position
 
+from trainer.common import reports  # pylint: disable=wrong-import-position
+
 
 def predict(model: keras.Model, dataset: tf.data.Dataset, keep_images: int = 256):
   """(images, labels, probabilities) over a dataset of (pixels, label) batches.
@@ -70,6 +72,4 @@ def grad_cam(model: keras.Model, feature_layer: str, images: np.ndarray, labels:
                  f"true {names[labels[index]]}", fontsize=8, color="green" if ok else "red")
     ax.axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return reports.save_figure(fig, path)

@@ -19,6 +19,7 @@ import math
 import os
 from typing import List, Optional, Sequence
 
+import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
@@ -63,7 +64,7 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   """
   config.validate()
   keras.utils.set_random_seed(config.seed)
-  os.makedirs(model_run_dir, exist_ok=True)
+  tf.io.gfile.makedirs(model_run_dir)
   online = augmentation if augmentation and augmentation.mode == "online" else None
   backbone = backbones.get_backbone(config.backbone)
   weights_path = (weights.resolve_weights(backbone, config.weights)
@@ -110,7 +111,7 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
     stats = cache.stats()
     print(f"[Trainer] feature cache: {stats['hits']} hits, {stats['misses']} misses "
           f"({stats['namespace']})", flush=True)
-    with open(os.path.join(model_run_dir, FEATURE_CACHE_STATS), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, FEATURE_CACHE_STATS), "w") as f:
       json.dump(stats, f, indent=1)
     head = model.get_layer(model_lib.HEAD)
     compile_model(head, keras.optimizers.Adam(config.head_learning_rate))
@@ -131,11 +132,12 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
     history["fine_tune"] = fit(model, "fine_tune", train_data, validation_data,
                                config.fine_tune_epochs)
 
-  with open(os.path.join(model_run_dir, "history.json"), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
   write_reports(model, base.name, history, validation_data, label_names, model_run_dir)
   export.export_serving_model(model, label_names, config.image_size, serving_model_dir,
                               background)
+  # After the export: the weights go into the exported model's assets.extra/ folder.
   warm_start.save(model, label_names, serving_model_dir)
   return model
 

@@ -66,7 +66,7 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
   """
   config.validate()
   keras.utils.set_random_seed(config.seed)
-  os.makedirs(model_run_dir, exist_ok=True)
+  tf.io.gfile.makedirs(model_run_dir)
   started = time.time()
 
   vectorizer = vectorization.adapted_vectorizer(
@@ -119,7 +119,7 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
           "trained end to end in phase 1)", flush=True)
   print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
 
-  with open(os.path.join(model_run_dir, "history.json"), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
   end_to_end = vectorization.end_to_end(vectorizer, model)
   eval_docs = documents.read_documents(eval_files)

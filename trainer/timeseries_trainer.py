@@ -56,7 +56,7 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
   seasonal_period)."""
   config.validate()
   keras.utils.set_random_seed(config.seed)
-  os.makedirs(model_run_dir, exist_ok=True)
+  tf.io.gfile.makedirs(model_run_dir)
   started = time.time()
   features, lookback, delay = described["features"], described["lookback"], described["delay"]
   target = features.index(described["target"])
@@ -87,7 +87,7 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
                                         windows("train", shuffle=True), windows("validation"),
                                         config.epochs)}
   print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
-  with open(os.path.join(model_run_dir, "history.json"), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
 
   eval_rows = splits["eval"]
@@ -116,7 +116,7 @@ def write_baselines(actual: np.ndarray, forecast: np.ndarray,
             "eval_windows": int(len(actual))}
   for name, values in baselines.items():
     scores[f"{name}_mae"] = float(np.mean(np.abs(values - actual)))
-  with open(os.path.join(model_run_dir, "baselines.json"), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "baselines.json"), "w") as f:
     json.dump(scores, f, indent=1)
   return scores
 
@@ -159,9 +159,7 @@ def forecast_plot(eval_rows: data.SplitRows, ends: np.ndarray, forecast: np.ndar
   ax.set_title(f"{series}: {delay} rows ahead")
   ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return reports.save_figure(fig, path)
 
 
 def mae_bars(scores: dict, target: str, path: str) -> str:
@@ -176,9 +174,7 @@ def mae_bars(scores: dict, target: str, path: str) -> str:
   ax.set_ylabel(f"eval MAE ({target})")
   ax.set_title("model against the common-sense baselines")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return reports.save_figure(fig, path)
 
 
 def export_forecaster(model: keras.Model, described: dict, export_dir: str) -> None:

@@ -13,8 +13,9 @@ format, a document's encoding and length); those fields go into the report row t
 
 import dataclasses
 import hashlib
-import os
 from typing import List, Optional, Sequence, Tuple
+
+import tensorflow as tf
 
 INGESTED = "ingested"
 NORMALISED = "normalised"
@@ -34,7 +35,7 @@ class FileRecord:
   split: Optional[str] = None
   sha256: Optional[str] = None
   label: Optional[int] = None
-  # Absolute path to read (a symlink inside the root is resolved); never in the report.
+  # Absolute path or URI to read (a symlink inside the root is resolved); never in the report.
   source: Optional[str] = None
   # What is stored in the example (image bytes, UTF-8 text); never in the report.
   encoded: Optional[bytes] = None
@@ -63,22 +64,31 @@ def reject(record: FileRecord, reason: str) -> FileRecord:
 
 
 def read_file(record: FileRecord, max_bytes: int) -> Optional[bytes]:
-  """The file's bytes with `record.sha256` set, or None with the record rejected."""
+  """The file's bytes with `record.sha256` set, or None with the record rejected. The source
+  may be a local path or a URI (read through tf.io.gfile)."""
   try:
-    size = os.path.getsize(record.source)
+    size = tf.io.gfile.stat(record.source).length
     if size == 0:
       reject(record, "empty_file")
       return None
     if size > max_bytes:
       reject(record, f"file_too_large: {size} bytes > {max_bytes}")
       return None
-    with open(record.source, "rb") as f:
+    with tf.io.gfile.GFile(record.source, "rb") as f:
       data = f.read()
-  except OSError as e:
-    reject(record, f"unreadable: {e.strerror or e}")
+  except (OSError, tf.errors.OpError) as e:
+    reject(record, f"unreadable: {error_text(e)}")
     return None
   record.sha256 = hashlib.sha256(data).hexdigest()
   return data
+
+
+def error_text(error: Exception) -> str:
+  """What went wrong, without the path: an OSError's strerror, or the text of a tf.io.gfile
+  error (which reads "<path>; <what>" for a local file)."""
+  if isinstance(error, tf.errors.OpError):
+    return error.message.rsplit("; ", 1)[-1]
+  return error.strerror or str(error)
 
 
 def split_for(sha256: str, split_percentages: Sequence[Tuple[str, int]]) -> str:

@@ -4,18 +4,26 @@ Class folders are the non-hidden directories directly under the root, their name
 NFC. Hidden files, system files, symlinks leaving the root, symlink loops, unreadable folders
 and anything that is not a regular file are listed as skipped (never opened), so every file
 found has a row in the ingest report.
+
+A root may be a local folder or a URI (gs://...). Local roots are listed with os.scandir, which
+tells symlinks and special files apart; a URI root is listed through tf.io.gfile, where there
+are no symlinks or special files and every object found is a file (one extra isdir request
+per name that the store does not mark as a folder with a trailing "/").
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import posixpath
 import stat
 import unicodedata
 from typing import Callable, List, Optional
 
+import tensorflow as tf
+
 import pipeline_config
-from components.ingest.records import SKIPPED, FileRecord
+from components.ingest.records import SKIPPED, FileRecord, error_text
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
@@ -31,6 +39,39 @@ def _is_hidden(part: str) -> bool:
   return part.startswith(".")
 
 
+def is_uri(path: str) -> bool:
+  """True for a path that only tf.io.gfile can read (gs://, ram://, ...)."""
+  return "://" in path
+
+
+@dataclasses.dataclass
+class _UriEntry:
+  """What the walk needs of an os.DirEntry, for a name listed through tf.io.gfile."""
+  name: str
+  path: str
+  folder: bool
+
+  def is_dir(self, follow_symlinks: bool = True) -> bool:  # pylint: disable=unused-argument
+    return self.folder
+
+  def is_symlink(self) -> bool:
+    return False
+
+
+def _list_folder(path: str) -> list:
+  """The sorted entries of one folder: os.DirEntry objects locally, _UriEntry for a URI."""
+  if not is_uri(path):
+    with os.scandir(path) as listing:
+      return sorted(listing, key=lambda e: e.name)
+  entries = []
+  for name in tf.io.gfile.listdir(path):
+    bare = name.rstrip("/")        # object stores list a folder as "name/"
+    if bare:
+      full = posixpath.join(path, bare)
+      entries.append(_UriEntry(bare, full, name.endswith("/") or tf.io.gfile.isdir(full)))
+  return sorted(entries, key=lambda e: e.name)
+
+
 def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecord,
                    classes: bool = True) -> WalkResult:
   """Lists every file under `root` (sorted), deciding the ones that are never opened.
@@ -44,7 +85,8 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
   With `classes=False` (time series: one series per file) every file is a candidate,
   wherever it lies, and has no class.
   """
-  real_root = os.path.realpath(root)
+  remote = is_uri(root)
+  real_root = root if remote else os.path.realpath(root)
   class_names = set()
   candidates, skipped = [], []
 
@@ -64,10 +106,9 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
 
   def visit_folder(full: str, rel_dir: str, open_folders: frozenset) -> None:
     try:
-      with os.scandir(full) as listing:
-        entries = sorted(listing, key=lambda e: e.name)
-    except OSError as e:
-      skip(rel_dir or ".", f"unreadable_folder: {e.strerror or e}",
+      entries = _list_folder(full)
+    except (OSError, tf.errors.OpError) as e:
+      skip(rel_dir or ".", f"unreadable_folder: {error_text(e)}",
            class_of(rel_dir + "/") if rel_dir else None)
       return
     for entry in entries:
@@ -81,8 +122,8 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
       else:
         visit_file(entry, rel)
 
-  def visit_subfolder(entry: os.DirEntry, rel: str, open_folders: frozenset) -> None:
-    real = os.path.realpath(entry.path)
+  def visit_subfolder(entry, rel: str, open_folders: frozenset) -> None:
+    real = entry.path if remote else os.path.realpath(entry.path)
     if entry.is_symlink():
       if not inside_root(real):
         skip(rel, "symlink_outside_root", class_of(rel))
@@ -94,7 +135,7 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
       class_names.add(unicodedata.normalize("NFC", entry.name))
     visit_folder(entry.path, rel, open_folders | {real})
 
-  def visit_file(entry: os.DirEntry, rel: str) -> None:
+  def visit_file(entry, rel: str) -> None:
     class_name = class_of(rel)
     if any(_is_hidden(p) for p in rel.split("/")):
       skip(rel, "hidden_file", class_name)
@@ -106,6 +147,9 @@ def walk_data_root(root: str, make_record: Callable[..., FileRecord] = FileRecor
       skip(rel, "not_in_class_folder")
       return
     source = entry.path
+    if remote:                 # an object store has no symlinks and no special files
+      candidates.append(make_record(path=rel, class_name=class_name, source=source))
+      return
     if entry.is_symlink():
       target = os.path.realpath(entry.path)
       if not inside_root(target):
@@ -130,7 +174,7 @@ def check_data_root(root: str, task: str = "image",
                     make_record: Callable[..., FileRecord] = FileRecord,
                     classes: bool = True) -> WalkResult:
   """Walks `root`, raising ToolkitError when there is nothing a pipeline could learn from."""
-  if not os.path.isdir(root):
+  if not (tf.io.gfile.isdir(root) if is_uri(root) else os.path.isdir(root)):
     layout = ("one subfolder per class (<root>/<class>/<files>)" if classes else
               "one CSV file per series")
     raise pipeline_config.ToolkitError(
@@ -158,7 +202,7 @@ def _join(rel_dir: str, name: str) -> str:
 def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   """A digest of every file's relative path and content under `root` (cache key).
 
-  With `manifest` (a JSON file path), a file whose (size, mtime_ns) match the manifest's
+  With `manifest` (a JSON file path or URI), a file whose (size, mtime_ns) match the manifest's
   entry is not read again: its recorded sha256 is used, as make and rsync trust mtimes. Files
   that changed are hashed, and the manifest is rewritten with what was found.
   """
@@ -169,8 +213,7 @@ def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:
-      info = os.stat(record.source)
-      stamp = [info.st_size, info.st_mtime_ns]
+      stamp = _size_and_mtime(record.source)
       entry = known.get(record.path)
       sha = entry[2] if entry and entry[:2] == stamp else _file_sha256(record.source)
       seen[record.path] = stamp + [sha]
@@ -180,24 +223,34 @@ def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   return digest.hexdigest()
 
 
+def _size_and_mtime(path: str) -> List[int]:
+  if is_uri(path):
+    info = tf.io.gfile.stat(path)
+    return [info.length, info.mtime_nsec]
+  info = os.stat(path)
+  return [info.st_size, info.st_mtime_ns]
+
+
 def _read_manifest(path: str) -> dict:
   try:
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
       return json.load(f)
-  except (OSError, ValueError):
+  except (OSError, tf.errors.OpError, ValueError):
     return {}
 
 
 def _write_manifest(path: str, entries: dict) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  with open(path + ".tmp", "w") as f:
+  tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+  # Write then rename: atomic on a local disk; on an object store the rename is a copy and a
+  # delete, and a reader sees either the old manifest or the whole new one.
+  with tf.io.gfile.GFile(path + ".tmp", "w") as f:
     json.dump(entries, f)
-  os.replace(path + ".tmp", path)
+  tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def _file_sha256(path: str) -> str:
   h = hashlib.sha256()
-  with open(path, "rb") as f:
+  with tf.io.gfile.GFile(path, "rb") as f:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()

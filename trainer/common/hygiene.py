@@ -2,9 +2,12 @@
 configured once for every task."""
 
 import os
+import shutil
+import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np
+import tensorflow as tf
 from tensorflow import keras
 
 
@@ -25,18 +28,48 @@ def _skip_autograph_for_tf_keras() -> None:
 _skip_autograph_for_tf_keras()
 
 
+class _CopyCheckpoint(keras.callbacks.Callback):
+  """Copies a local checkpoint file to its URI after every epoch that rewrote it, and removes
+  the local folder when training ends. Keras writes HDF5 through h5py, to local files only
+  (tf_keras 2.16 saves a gs:// .h5 path to a temporary file and never uploads it)."""
+
+  def __init__(self, local: str, uri: str):
+    super().__init__()
+    self._local, self._uri, self._copied = local, uri, None
+
+  def on_epoch_end(self, epoch, logs=None):
+    if os.path.isfile(self._local):
+      info = os.stat(self._local)
+      stamp = (info.st_mtime_ns, info.st_size)
+      if stamp != self._copied:
+        tf.io.gfile.copy(self._local, self._uri, overwrite=True)
+        self._copied = stamp
+
+  def on_train_end(self, logs=None):
+    shutil.rmtree(os.path.dirname(self._local), ignore_errors=True)
+
+
+def _best_checkpoint(config, path: str) -> List[keras.callbacks.Callback]:
+  """ModelCheckpoint of the best weights (by `config.monitor`) to `path`, a local path or a
+  URI (written locally, then copied)."""
+  local = path
+  if "://" in path:
+    local = os.path.join(tempfile.mkdtemp(prefix="checkpoint-"), os.path.basename(path))
+  checkpoint = keras.callbacks.ModelCheckpoint(local, monitor=config.monitor,
+                                               save_best_only=True, save_weights_only=True)
+  return [checkpoint] if local == path else [checkpoint, _CopyCheckpoint(local, path)]
+
+
 def training_callbacks(config, model_run_dir: str, phase: str) -> List[keras.callbacks.Callback]:
   """EarlyStopping, ModelCheckpoint (best by `config.monitor`), ReduceLROnPlateau and
   TensorBoard logs under `<model_run_dir>/logs/<phase>` (where TFX users look for them)."""
   checkpoints = os.path.join(model_run_dir, "checkpoints")
-  os.makedirs(checkpoints, exist_ok=True)
+  tf.io.gfile.makedirs(checkpoints)
   return [
       keras.callbacks.EarlyStopping(monitor=config.monitor,
                                     patience=config.early_stopping_patience,
                                     restore_best_weights=True, verbose=1),
-      keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, f"{phase}_best.h5"),
-                                      monitor=config.monitor, save_best_only=True,
-                                      save_weights_only=True),
+      *_best_checkpoint(config, os.path.join(checkpoints, f"{phase}_best.h5")),
       keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, factor=config.reduce_lr_factor,
                                         patience=config.reduce_lr_patience, verbose=1),
       keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", phase)),

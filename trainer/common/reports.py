@@ -5,12 +5,14 @@ confusion_matrix.png  validation confusion matrix with per-class precision and r
 model.png             the model plot (plot_model), or its text summary where graphviz is missing
 
 Task reports (Grad-CAM for images, most confidently wrong documents for text) live with the
-task's trainer.
+task's trainer. Every report is written through tf.io.gfile, so the run folder may be a URI
+(gs://): figures are drawn into memory (`save_figure`) and written as bytes.
 """
 
 import io
 import os
 import shutil
+import tempfile
 from typing import Dict, List, Sequence
 
 import matplotlib
@@ -18,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
+import tensorflow as tf  # pylint: disable=wrong-import-position
 from tensorflow import keras  # pylint: disable=wrong-import-position
 
 REPORTS_DIR = "reports"
@@ -34,7 +37,17 @@ def predict_labels(model: keras.Model, dataset) -> "tuple[np.ndarray, np.ndarray
 
 def reports_dir(model_run_dir: str) -> str:
   path = os.path.join(model_run_dir, REPORTS_DIR)
-  os.makedirs(path, exist_ok=True)
+  tf.io.gfile.makedirs(path)
+  return path
+
+
+def save_figure(fig, path: str) -> str:
+  """Writes `fig` as a PNG to `path` (a local path or a URI) and closes it."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format="png", dpi=90)
+  plt.close(fig)
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(buffer.getvalue())
   return path
 
 
@@ -60,9 +73,7 @@ def training_curves(history: Dict[str, dict], path: str,
     ax.set_title(metric)
     ax.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, names: List[str],
@@ -86,18 +97,20 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, names: List[str]
   ax.set_ylabel("true (R: recall)")
   ax.set_title(f"accuracy {np.trace(matrix) / max(matrix.sum(), 1):.3f}")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return save_figure(fig, path)
 
 
 def model_plot(model: keras.Model, path: str) -> str:
   """plot_model where pydot and graphviz exist; otherwise the text summary drawn as a PNG."""
   if shutil.which("dot"):
     try:
-      keras.utils.plot_model(model, to_file=path, show_shapes=True, expand_nested=False)
-      if os.path.isfile(path):
-        return path
+      # pydot writes local files only: draw into a temporary folder, then copy.
+      with tempfile.TemporaryDirectory(prefix="model-plot-") as local:
+        drawn = os.path.join(local, os.path.basename(path))
+        keras.utils.plot_model(model, to_file=drawn, show_shapes=True, expand_nested=False)
+        if os.path.isfile(drawn):
+          tf.io.gfile.copy(drawn, path, overwrite=True)
+          return path
     except (ImportError, OSError):
       pass
   lines = []
@@ -105,12 +118,7 @@ def model_plot(model: keras.Model, path: str) -> str:
   text = "\n".join(lines)
   fig = plt.figure(figsize=(11, 0.2 * len(lines) + 0.5))
   fig.text(0.01, 0.99, text, family="monospace", fontsize=8, va="top")
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format="png", dpi=90)
-  plt.close(fig)
-  with open(path, "wb") as f:
-    f.write(buffer.getvalue())
-  return path
+  return save_figure(fig, path)
 
 
 def classifier_reports(model: keras.Model, history: Dict[str, dict], labels: np.ndarray,

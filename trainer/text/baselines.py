@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 BASELINES_FILE = "baselines.json"
 
@@ -41,6 +42,6 @@ def write_baselines(train_docs, eval_docs, model_predictions: np.ndarray, model_
       "eval_examples": len(eval_docs.labels),
       "train_examples": len(train_docs.labels),
   }
-  with open(os.path.join(model_run_dir, BASELINES_FILE), "w") as f:
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, BASELINES_FILE), "w") as f:
     json.dump(results, f, indent=1)
   return results

@@ -86,7 +86,7 @@ def embedding_matrix(path: str, vocabulary: List[str]) -> Tuple[np.ndarray, dict
 
 def write_coverage(coverage: dict, model_run_dir: str) -> str:
   path = os.path.join(model_run_dir, COVERAGE_FILE)
-  with open(path, "w") as f:
+  with tf.io.gfile.GFile(path, "w") as f:
     json.dump(coverage, f, indent=1)
   return path
 

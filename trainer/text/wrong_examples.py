@@ -5,6 +5,7 @@ import re
 from typing import List
 
 import numpy as np
+import tensorflow as tf
 
 EXCERPT_CHARS = 200
 SHA_PREFIX = 12
@@ -26,7 +27,7 @@ def confidently_wrong(docs, probabilities: np.ndarray, label_names: List[str], c
         f"{rank}. **{confidence[i]:.3f}** true `{label_names[docs.labels[i]]}`, predicted "
         f"`{label_names[predicted[i]]}`, sha256 `{docs.sha256[i][:SHA_PREFIX]}`: "
         f"{_excerpt(docs.texts[i])}")
-  with open(path, "w", encoding="utf-8") as f:
+  with tf.io.gfile.GFile(path, "w") as f:     # UTF-8, to a local path or a URI
     f.write("\n".join(lines) + "\n")
   return path
 
