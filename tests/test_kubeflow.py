@@ -180,7 +180,8 @@ def test_compiled_steps_run_as_on_the_cluster_and_the_driver_resolves_a_new_span
   steps = kubeflow_steps.CompiledPipeline(spec, str(tmp_path), BUCKET)
   data = tmp_path / "data"
   text_factory.class_folder_corpus(str(data / "span-1"), per_class=16)
-  env = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+  # The image has the project installed (test_every_named_step_imports_from_an_installed_wheel).
+  env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO}
 
   first = steps.run_driver("TextExampleGen", "run1", env)
   assert first["parameterValues"]["span"] == 1
@@ -200,7 +201,7 @@ def test_compiled_steps_run_as_on_the_cluster_and_the_driver_resolves_a_new_span
     report = json.load(f)
   assert report["spans"]["newest"] == 2 and report["spans"]["window"] == [1, 2]
   assert report["totals"]["ingested"] == 96
-  assert outputs["examples"]["metadata"]["span"] == 2
+  assert outputs["examples"]["metadata"]["span"] == 2   # Examples.span, as TFX sets it
   for name in ("PackagedSchemaGen", "StatisticsGen", "ExampleValidator"):
     steps.run_step(name, "run2", env)
   gate = steps.run_step("DataGate", "run2", env)

@@ -167,7 +167,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     for key in ("found", "ingested", "normalised", "rejected", "skipped"):
       report_artifact.set_int_custom_property(key, totals[key])
     report_artifact.set_int_custom_property("span", newest.number)
-    examples.set_int_custom_property("span", newest.number)
+    examples.span = newest.number        # the Examples type's own property (TFX reads it)
     examples.set_string_custom_property("label_names", json.dumps(vocab.names))
     logging.info("%s: %s", task.name, totals)
     print(f"[{task.name}] found {totals['found']} files: {totals['ingested']} ingested, "

@@ -1,0 +1,18 @@
+"""The toolkit's own artifact types.
+
+Kubeflow V2 encodes a custom artifact type as its schema title, which must read
+`<namespace>.<ClassName>` (one dot) and be importable in the container: TYPE_NAME is
+`components.<ClassName>`, and `components/__init__.py` resolves those names to this module.
+"""
+
+from tfx import types
+
+
+class IngestReport(types.Artifact):
+  """Per-file outcomes of an ingestion: `{uri}/ingest_report.json` and `.md`."""
+  TYPE_NAME = "components.IngestReport"
+
+
+class DataGateResult(types.Artifact):
+  """Figures of every gate that passed: `{uri}/gates.json`."""
+  TYPE_NAME = "components.DataGateResult"

@@ -1,0 +1,1 @@
+"""DataGate component: quality gates that stop the pipeline before training."""

@@ -1,0 +1,1 @@
+"""ImageAugmentation component: the visible augmentation step of the image pipeline."""

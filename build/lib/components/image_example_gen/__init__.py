@@ -1,0 +1,1 @@
+"""ImageExampleGen component."""

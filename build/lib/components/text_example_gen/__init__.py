@@ -1,0 +1,1 @@
+"""TextExampleGen: folders of labelled documents -> tf.Examples {text, label, ...}."""

@@ -1,0 +1,1 @@
+"""TimeseriesExampleGen: CSV series -> rows split by time, eval windows, an ingest report."""

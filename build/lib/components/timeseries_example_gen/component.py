@@ -1,0 +1,33 @@
+"""TimeseriesExampleGen: a TFX component that ingests CSV series (one series per file)."""
+
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+
+from components.ingest.component import FolderExampleGen, FolderExampleGenSpec
+from components.timeseries_example_gen import executor
+
+
+class TimeseriesExampleGenSpec(FolderExampleGenSpec):
+  OUTPUTS = {
+      **FolderExampleGenSpec.OUTPUTS,
+      executor.WINDOWS_KEY: ChannelParameter(type=standard_artifacts.Examples),
+  }
+
+
+class TimeseriesExampleGen(FolderExampleGen):
+  """Ingests `<root>/**/<series>.csv`: a header row, a time column, numeric columns.
+
+  Rows are restored to time order, deduplicated, put on the inferred sampling grid and short
+  gaps interpolated; every finding is in the ingest report with its line numbers. Each series
+  is split by time (first 70% train, next 10% validation, last 20% eval). `task_config` is a
+  TimeseriesConfig as JSON.
+
+  Outputs:
+    examples: Examples, one per kept time step, in train, validation and eval.
+    windows: Examples, one per eval window (raw values, target and both common-sense
+      forecasts); the Evaluator judges these.
+    ingest_report: IngestReport with one record per file found.
+  """
+  SPEC_CLASS = TimeseriesExampleGenSpec
+  EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -1,0 +1,469 @@
+"""Command line: `python -m pipeline run | watch | compile | schedule | demo-data` (contract in
+ARCHITECTURE.md)."""
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import sys
+import warnings
+from typing import List, Optional
+
+import pipeline_config
+from components.ingest import spans as span_lib, walk as ingest_walk
+from pipeline import tasks
+
+
+def _columns(value: str) -> tuple:
+  names = tuple(v.strip() for v in value.split(",") if v.strip())
+  if not names:
+    raise argparse.ArgumentTypeError("takes column names separated by commas, e.g. temp,humid")
+  return names
+
+
+def _head(value: str) -> bool:
+  if value not in ("residual", "level"):
+    raise argparse.ArgumentTypeError(f"must be residual or level. Received: {value}")
+  return value == "residual"
+
+# Flag -> (config section, field, type); section None: the task's trainer section. Every
+# flag defaults to the config's value.
+_OVERRIDES = {
+    "backbone": ("trainer", "backbone", str),
+    "weights": ("trainer", "weights", str),
+    "image_size": ("trainer", "image_size", int),
+    "batch_size": (None, "batch_size", int),
+    "head_epochs": ("trainer", "head_epochs", int),
+    "fine_tune_epochs": (None, "fine_tune_epochs", int),
+    "fine_tune_blocks": ("trainer", "fine_tune_blocks", int),
+    "head_learning_rate": ("trainer", "head_learning_rate", float),
+    "fine_tune_learning_rate": (None, "fine_tune_learning_rate", float),
+    "seed": (None, "seed", int),
+    "class_weights": (None, "class_weights", str),
+    "text_model": ("text_trainer", "model", str),
+    "epochs": (None, "epochs", int),
+    "learning_rate": (None, "learning_rate", float),
+    "max_tokens": ("text_trainer", "max_tokens", int),
+    "ngrams": ("text_trainer", "ngrams", int),
+    "sequence_length": ("text_trainer", "sequence_length", int),
+    "embeddings": ("text_trainer", "embeddings", str),
+    "fallback_encoding": ("text_ingest", "fallback_encoding", str),
+    "max_chars": ("text_ingest", "max_chars", int),
+    "on_too_long": ("text_ingest", "on_too_long", str),
+    "time_column": ("timeseries", "time_column", str),
+    "target_column": ("timeseries", "target_column", str),
+    "features": ("timeseries", "features", _columns),
+    "lookback": ("timeseries", "lookback", int),
+    "step": ("timeseries", "step", int),
+    "delay": ("timeseries", "delay", int),
+    "seasonal_period": ("timeseries", "seasonal_period", int),
+    "max_fill": ("timeseries", "max_fill", int),
+    "forecast_model": ("timeseries_trainer", "model", str),
+    "head": ("timeseries_trainer", "residual", _head),
+    "feature_cache_dir": ("trainer", "feature_cache_dir", str),
+    "augmentation": ("augmentation", "mode", str),
+    "augmentation_variants": ("augmentation", "variants", int),
+    "min_accuracy": ("evaluation", "min_accuracy", float),
+    "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
+    "min_class_recall": ("evaluation", "min_class_recall", float),
+    "max_mae_increase": ("evaluation", "max_mae_increase", float),
+    "window": ("ingest", "window", int),
+    "on_new_class": ("ingest", "on_new_class", str),
+}
+
+# Flags that only one kind of evaluation reads (pipeline/tasks.py Task.evaluation).
+_EVALUATION_ONLY = {"min_accuracy": "classification", "max_accuracy_drop": "classification",
+                    "min_class_recall": "classification", "class_weights": "classification",
+                    "max_mae_increase": "forecast"}
+
+# Third-party warnings a user cannot act on (google.api_core's "non-supported Python
+# version", TFX/Beam/TF deprecations); --verbose shows them.
+_QUIET_WARNING_CATEGORIES = (FutureWarning, DeprecationWarning, PendingDeprecationWarning)
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+  commands = parser.add_subparsers(dest="command", required=True)
+
+  run = commands.add_parser("run", help="run the whole pipeline locally on Beam")
+  _add_run_arguments(run)
+  watch = commands.add_parser(
+      "watch", help="run the pipeline whenever a new data drop (span) or changed content "
+      "appears under --data-root; one line per run in <work-dir>/runs.jsonl")
+  _add_run_arguments(watch)
+  watch.add_argument("--interval", type=float, default=60.0,
+                     help="seconds between looks at the data root (default 60)")
+  watch.add_argument("--once", action="store_true",
+                     help="look once: run if the data changed since the last run, then exit")
+
+  compile_ = commands.add_parser(
+      "compile", help="compile the same pipeline for Vertex AI Pipelines (JSON) or open-source "
+      "KFP v2 (YAML), offline; see the README's Kubeflow section")
+  _add_run_arguments(compile_, cluster=True)
+  compile_.add_argument("--target", required=True, choices=("vertex", "kfp"))
+  compile_.add_argument("--output", required=True,
+                        help="the file to write: pipeline.json (vertex) or pipeline.yaml (kfp)")
+  compile_.add_argument("--image", required=True,
+                        help="the container image built from the Dockerfile (every step's "
+                        "default image)")
+  compile_.add_argument("--pipeline-root", required=True,
+                        help="gs://bucket/prefix: artifacts, serving/, the label vocabulary, "
+                        "the span cache and the data gate's history")
+
+  schedule = commands.add_parser(
+      "schedule", help="create a recurring run of a compiled pipeline on Vertex AI Pipelines "
+      "or a KFP v2 cluster")
+  schedule.add_argument("file", help="the file `compile` wrote")
+  schedule.add_argument("--target", required=True, choices=("vertex", "kfp"))
+  schedule.add_argument("--cron", required=True,
+                        help='standard cron, e.g. "0 3 * * *" (KFP gets its six-field form)')
+  schedule.add_argument("--project", help="vertex: the Google Cloud project")
+  schedule.add_argument("--region", help="vertex: the region, e.g. us-central1")
+  schedule.add_argument("--service-account", help="vertex: the runs' service account")
+  schedule.add_argument("--host", help="kfp: the KFP API URL, e.g. http://localhost:8080")
+  schedule.add_argument("--experiment", default="Default", help="kfp: the experiment name")
+  schedule.add_argument("--pipeline-root", default=None,
+                        help="kfp: the pipeline root (default: the one compiled in); vertex: "
+                        "overrides the compiled one")
+  schedule.add_argument("--name", default=None, help="the schedule's display name")
+
+  demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
+  demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  demo.add_argument("--output", required=True)
+  return parser
+
+
+def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> None:
+  run.add_argument("--data-root", required=True,
+                   help="<root>/<class>/<files>: images, or documents with --task text; "
+                   "CSV files, one series each, with --task timeseries"
+                   + ("; a URI the cluster reads (gs://...)" if cluster else ""))
+  if not cluster:
+    run.add_argument("--work-dir", required=True,
+                     help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
+  run.add_argument("--pipeline-name", default=None,
+                   help="the pipeline's name (MLMD context; lowercase and hyphens on Kubeflow)")
+  run.add_argument("--drop-layout", default=None, choices=("auto", "flat", "span", "dated"),
+                   help="how drops are named under the data root: span-<N>/, YYYY-MM-DD/, "
+                   "none (flat) or auto (look; a bucket is taken as span-<N>)")
+  run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
+                   help="image (default), text or timeseries; a --config file may set it")
+  run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
+  for flag, (section, field, kind) in _OVERRIDES.items():
+    run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
+                     help=f"{section or 'the task trainer'}.{field} (pipeline_config)")
+  run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
+                   help="percentages of the content-hash space per split (default 70,10,20)")
+  run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
+                   help="set a data gate (a GateConfig field), e.g. --gate "
+                   "max_label_conflicts=40 (repeatable)")
+  run.add_argument("--beam-arg", action="append", default=None,
+                   help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
+  run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+  run.add_argument("--tune", action="store_true",
+                   help="search hyperparameters with TFX's Tuner before training")
+  run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
+  run.add_argument("--warm-start", choices=("auto", "off"), default=None,
+                   help="start the Trainer from the latest blessed model (auto, the default)")
+
+
+def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
+  config = pipeline_config.load_config(args.config)
+  config.data_root = (args.data_root if "://" in args.data_root
+                      else os.path.abspath(args.data_root))
+  if getattr(args, "work_dir", None):
+    config.work_dir = os.path.abspath(args.work_dir)
+  if getattr(args, "pipeline_root", None):
+    config.pipeline_root_uri = args.pipeline_root
+  if args.pipeline_name:
+    config.pipeline_name = args.pipeline_name
+  if args.drop_layout:
+    config.drop_layout = args.drop_layout
+  config.task = args.task or config.task
+  foreign = {s for name, task in tasks.TASKS.items() if name != config.task
+             for s in task.own_sections}
+  for flag, (section, field, _) in _OVERRIDES.items():
+    value = getattr(args, flag)
+    if value is None:
+      continue
+    if section in foreign:
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} sets {section}.{field}, which --task {config.task} "
+          "does not read; drop the flag or pick the task it belongs to.")
+    evaluation = tasks.get_task(config.task).evaluation
+    if _EVALUATION_ONLY.get(flag, evaluation) != evaluation:
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} applies to {_EVALUATION_ONLY[flag]} tasks, which "
+          f"--task {config.task} is not; drop the flag.")
+    target = getattr(config, section or tasks.get_task(config.task).trainer_section)
+    if not hasattr(target, field):
+      raise pipeline_config.ToolkitError(
+          f"--{flag.replace('_', '-')} is not a setting of --task {config.task}; drop it.")
+    setattr(target, field, value)
+  if args.splits is not None:
+    config.ingest.split_percentages = _parse_splits(args.splits)
+  for assignment in args.gate or ():
+    _set_gate(config.gates, assignment)
+  if args.beam_arg:
+    config.beam_args = list(args.beam_arg)
+  if args.no_cache:
+    config.enable_cache = False
+  if args.tune:
+    config.tuning.enabled = True
+  if args.warm_start:
+    config.warm_start = args.warm_start
+  config.validate()
+  return config
+
+
+def _parse_splits(value: str) -> dict:
+  parts = value.split(",")
+  try:
+    percentages = [int(p) for p in parts]
+  except ValueError:
+    percentages = []
+  if len(percentages) != len(pipeline_config.SPLITS):
+    raise pipeline_config.ToolkitError(
+        "--splits takes three whole percentages for train, validation and eval, e.g. "
+        f"--splits 70,10,20. Received: --splits {value}")
+  return dict(zip(pipeline_config.SPLITS, percentages))
+
+
+def _set_gate(gates: pipeline_config.GateConfig, assignment: str) -> None:
+  """Applies one `--gate NAME=VALUE`, typed by the GateConfig field."""
+  fields = {f.name: f for f in dataclasses.fields(gates)}
+  name, sep, raw = assignment.partition("=")
+  name = name.strip().replace("-", "_")
+  if not sep or name not in fields:
+    raise pipeline_config.ToolkitError(
+        f"--gate takes NAME=VALUE where NAME is one of {', '.join(sorted(fields))}. "
+        f"Received: --gate {assignment}")
+  kind = type(getattr(gates, name))
+  try:
+    if kind is bool:
+      if raw.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError(raw)
+      value = raw.strip().lower() in ("true", "1", "yes")
+    elif kind is int:
+      value = int(raw)
+    else:
+      value = float(raw)
+  except ValueError:
+    raise pipeline_config.ToolkitError(
+        f"--gate {name} takes a {kind.__name__}. Received: --gate {assignment}") from None
+  setattr(gates, name, value)
+
+
+def quiet_warnings() -> None:
+  """Hides third-party warning categories here and in the Beam workers this process starts."""
+  for category in _QUIET_WARNING_CATEGORIES:
+    warnings.filterwarnings("ignore", category=category)
+  os.environ.setdefault("PYTHONWARNINGS", ",".join(
+      f"ignore::{c.__name__}" for c in _QUIET_WARNING_CATEGORIES))
+
+
+def _quiet_logs(verbose: bool) -> None:
+  if verbose:
+    return
+  quiet_warnings()
+  # TensorFlow, TFDV (glog) and TFX read these when they are first imported.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  os.environ.setdefault("GLOG_minloglevel", "2")
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  for name in ("", "tensorflow", "apache_beam"):
+    logging.getLogger(name).setLevel(logging.ERROR)
+  # TFX logs "Execution N failed." before the toolkit prints the cause and the fix.
+  logging.getLogger("absl").setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _native_logs_to(path: str):
+  """Sends file descriptor 2 (C++ logs of TensorFlow and TFDV, Beam workers, pip) to `path`
+  while the pipeline runs; Python's sys.stderr keeps the terminal for the toolkit's errors."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  sys.stderr.flush()
+  terminal = os.dup(2)
+  previous = sys.stderr
+  with open(path, "ab") as log:
+    os.dup2(log.fileno(), 2)
+  sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1)
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    sys.stderr.close()
+    os.dup2(terminal, 2)
+    os.close(terminal)
+    sys.stderr = previous
+
+
+def _compile(args) -> int:
+  config = build_config(args)
+  _quiet_logs(args.verbose)
+  from pipeline import kubeflow  # pylint: disable=import-outside-toplevel
+  print(f"Compiling the {config.task} pipeline {config.pipeline_name} for {args.target}; "
+        "importing TFX takes a moment...", flush=True)
+  with _native_logs_to(os.devnull):
+    spec = kubeflow.compile_pipeline(config, args.target, args.output, args.image)
+  tasks_ = (spec.get("pipelineSpec", spec)["root"]["dag"]["tasks"])
+  print(f"Wrote {args.output}: {len(tasks_)} steps ({', '.join(sorted(tasks_))}), image "
+        f"{args.image}, pipeline root {config.pipeline_root}, data root {config.data_root} "
+        f"(drops: {kubeflow.factory.drop_layout(config)}).")
+  print(f"Next: python -m pipeline schedule --target {args.target} "
+        + ("--project P --region R" if args.target == "vertex" else "--host URL")
+        + f' --cron "0 3 * * *" {args.output}')
+  return 0
+
+
+def _schedule(args) -> int:
+  from pipeline import kubeflow_schedule  # pylint: disable=import-outside-toplevel
+  if args.target == "vertex":
+    missing = [f for f in ("project", "region") if not getattr(args, f)]
+    if missing:
+      raise pipeline_config.ToolkitError(
+          "schedule --target vertex needs " + " and ".join(f"--{f}" for f in missing) + ".")
+    name = kubeflow_schedule.schedule_vertex(
+        args.file, project=args.project, region=args.region, cron=args.cron,
+        pipeline_root=args.pipeline_root, display_name=args.name,
+        service_account=args.service_account)
+  else:
+    if not args.host:
+      raise pipeline_config.ToolkitError("schedule --target kfp needs --host (the KFP API URL).")
+    name = kubeflow_schedule.schedule_kfp(
+        args.file, host=args.host, cron=args.cron, pipeline_root=args.pipeline_root,
+        experiment=args.experiment, job_name=args.name)
+  print(f"Scheduled: {name}")
+  return 0
+
+
+def _run(args) -> int:
+  config = build_config(args)
+  ingest_walk.check_data_root(config.data_root, config.task,
+                              classes=tasks.get_task(config.task).has_classes)
+  if tasks.get_task(config.task).has_classes:
+    span_lib.detect_spans(config.data_root)   # a root mixing drops and classes fails here
+  if args.command == "watch" and args.interval <= 0:
+    raise pipeline_config.ToolkitError(
+        f"--interval must be > 0 seconds. Received: --interval {args.interval}")
+  from pipeline import watch  # pylint: disable=import-outside-toplevel
+  with watch.work_dir_lock(config.work_dir):
+    if args.command == "watch":
+      return _watch(args, config)
+    return _run_locked(args, config)
+
+
+def _log_path(config) -> str:
+  return os.path.join(config.work_dir, "logs", "run.log")
+
+
+def _pipeline_run(args, config) -> dict:
+  """One pipeline run, native logs in <work-dir>/logs/run.log unless --verbose."""
+  with (contextlib.nullcontext() if args.verbose else _native_logs_to(_log_path(config))):
+    from pipeline import local_runner  # pylint: disable=import-outside-toplevel
+    return local_runner.run(config)
+
+
+def _watch(args, config) -> int:
+  _quiet_logs(args.verbose)
+  from pipeline import watch  # pylint: disable=import-outside-toplevel
+  print(f"Watching {config.data_root} for the {config.task} pipeline (work dir "
+        f"{config.work_dir}){'' if args.once else f', every {args.interval:g} s; Ctrl-C stops'}"
+        + ("" if args.verbose else f". Logs: {_log_path(config)}"), flush=True)
+
+  def one_run(cfg):
+    summary = _pipeline_run(args, cfg)
+    _print_summary(summary, cfg)
+    return summary
+  watch.watch(config, one_run, interval=args.interval, once=args.once)
+  return 0
+
+
+def _run_locked(args, config) -> int:
+  _quiet_logs(args.verbose)
+  print(f"Running the {config.task} pipeline on {config.data_root} "
+        f"(work dir {config.work_dir}); importing TFX takes a moment..."
+        + ("" if args.verbose else f" Logs: {_log_path(config)}"), flush=True)
+  return _print_summary(_pipeline_run(args, config), config)
+
+
+def _print_summary(summary: dict, config) -> int:
+  metrics = summary["metrics"]
+  print(json.dumps({k: summary.get(k) for k in (
+      "blessed", "pushed_model", "baseline_model", "span", "window", "spans_ingested",
+      "warm_started_from", "baseline_skipped") if k in summary}, indent=2))
+  if "mae" in metrics:
+    print(f"Eval MAE: {metrics['mae']:.4f}"
+          + (f" (last blessed model {metrics['baseline_mae']:.4f})"
+             if "baseline_mae" in metrics else ""))
+  if "accuracy" in metrics:
+    print(f"Eval accuracy: {metrics['accuracy']:.4f}"
+          + (f" (last blessed model {metrics['baseline_accuracy']:.4f})"
+             if "baseline_accuracy" in metrics else ""))
+  baselines = {k: v for k, v in metrics.get("baselines", {}).items()
+               if v is not None and (k.endswith("_accuracy") or k.endswith("_mae"))
+               and not k.startswith("model_eval")}
+  if baselines:
+    print("Baselines on the same eval split: " + ", ".join(
+        f"{name.rsplit('_', 1)[0]} {value:.4f}" for name, value in baselines.items()))
+  if summary.get("embeddings"):
+    coverage = summary["embeddings"]
+    print(f"Pretrained embeddings cover {coverage.get('hits')} of "
+          f"{coverage.get('hits', 0) + coverage.get('misses', 0)} vocabulary tokens")
+  if metrics.get("per_class"):
+    print("Eval recall per class: " + ", ".join(
+        f"{name} {recall:.3f}" for name, recall in metrics["per_class"].items()))
+  if metrics.get("per_series"):
+    print("Eval MAE per series: " + ", ".join(
+        f"{name} {mae:.3f}" for name, mae in metrics["per_series"].items()))
+  ingest = summary["ingest"]
+  print(f"Ingested {ingest.get('ingested', 0) + ingest.get('normalised', 0)} of "
+        f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
+  if summary["pushed_model"]:
+    print(f"Pushed model: {summary['pushed_model']}")
+  elif tasks.get_task(config.task).evaluation == "forecast":
+    print("The model was not blessed (eval MAE not below the best common-sense baseline's, "
+          "or above the last blessed model's by more than "
+          f"{config.evaluation.max_mae_increase}); nothing was pushed.")
+  else:
+    recall = config.evaluation.min_class_recall
+    print("The model was not blessed (eval accuracy below "
+          f"{config.evaluation.min_accuracy_for(config.task)}, "
+          "not above the majority-class baseline, worse than the last blessed model"
+          + (f", or a class's recall below {recall}" if recall is not None else "")
+          + "); nothing was pushed.")
+  print(f"Summary: {config.last_run_path}")
+  return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = _parser().parse_args(argv)
+  try:
+    if args.command == "demo-data":
+      from pipeline import demo_data  # pylint: disable=import-outside-toplevel
+      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output)))
+      return 0
+    if args.command == "compile":
+      return _compile(args)
+    if args.command == "schedule":
+      return _schedule(args)
+    return _run(args)
+  except Exception as e:  # pylint: disable=broad-except
+    cause = _toolkit_error(e)
+    if cause is None:
+      raise
+    print(f"error: {cause}", file=sys.stderr)
+    return 2
+
+
+def _toolkit_error(error: BaseException) -> Optional[pipeline_config.ToolkitError]:
+  """Finds the ToolkitError behind an exception that TFX or Beam may have wrapped."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, pipeline_config.ToolkitError):
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None

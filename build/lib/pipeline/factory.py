@@ -1,0 +1,248 @@
+"""Builds the TFX pipeline from a PipelineConfig (the one place components are wired).
+
+One pipeline for every task; pipeline/tasks.py says what differs (ExampleGen, schema,
+augmentation step, Trainer module, config sections)."""
+
+import dataclasses
+import os
+
+import tensorflow_data_validation as tfdv
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+import pipeline_config
+from components.data_gate.component import DataGate
+from components.ingest import spans as span_lib
+from components.pushed_model.component import LatestPushedModel
+from components.schema_gen import PackagedSchemaGen
+from pipeline import tasks
+from trainer.common import export, metrics
+
+RESOLVER_ID = "latest_blessed_model_resolver"
+LATEST_PUSHED_ID = "latest_pushed_model"
+EVALUATOR_BASELINE_ID = "evaluator_baseline"
+# Where the pipeline runs: "local" (LocalDagRunner, SQLite MLMD), "vertex" (Vertex AI
+# Pipelines runs resolvers and the ExampleGen driver hook) or "kfp" (open-source KFP v2: no
+# resolver task, so the latest blessed model comes from the push destination).
+TARGETS = ("local", "vertex", "kfp")
+
+
+PER_CLASS_FEATURE = "label_name"
+
+
+def eval_config(config: pipeline_config.EvalConfig, task: str = "image") -> tfma.EvalConfig:
+  """The task's blessing rules: classification (below) or forecast (forecast_eval_config)."""
+  if tasks.get_task(task).evaluation == "forecast":
+    return forecast_eval_config(config)
+  return classification_eval_config(config, task)
+
+
+PER_SERIES_FEATURE = "series"
+
+
+def forecast_eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
+  """MAE on the eval windows (lower is better): below the best common-sense baseline's on the
+  same windows (`baseline_margin` > 0), and at most `max_mae_increase` above the latest
+  blessed model's (not applied on the first run). MAE per series is reported."""
+  overall = tfma.SlicingSpec()
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+                                  label_key="target", prediction_key="forecast")],
+      slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[PER_SERIES_FEATURE])],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name="ExampleCount"),
+          tfma.MetricConfig(
+              class_name="MeanAbsoluteError",
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+                      direction=tfma.MetricDirection.LOWER_IS_BETTER,
+                      absolute={"value": config.max_mae_increase + 1e-10})))]),
+          tfma.MetricConfig(
+              class_name="BaselineMargin", module=metrics.__name__,
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={"value": 1e-9})))]),
+      ])])
+
+
+def classification_eval_config(config: pipeline_config.EvalConfig,
+                               task: str = "image") -> tfma.EvalConfig:
+  """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline, on the
+  whole eval split; accuracy per `label_name` slice, which is each class's recall, with an
+  optional `min_class_recall` lower bound.
+
+  Without a blessed baseline (the first run) the change threshold is not applied. A
+  MetricConfig.threshold would apply to every slice, so each threshold names its slices.
+  """
+  overall, per_class = tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[PER_CLASS_FEATURE])
+  thresholds = [tfma.PerSliceMetricThreshold(
+      slicing_specs=[overall],
+      threshold=tfma.MetricThreshold(
+          value_threshold=tfma.GenericValueThreshold(
+              lower_bound={"value": config.min_accuracy_for(task)}),
+          change_threshold=tfma.GenericChangeThreshold(
+              direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+              absolute={"value": -config.max_accuracy_drop - 1e-10})))]
+  if config.min_class_recall is not None:
+    thresholds.append(tfma.PerSliceMetricThreshold(
+        slicing_specs=[per_class],
+        threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+            lower_bound={"value": config.min_class_recall}))))
+  return tfma.EvalConfig(
+      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
+                                  label_key="label", prediction_key="probabilities")],
+      slicing_specs=[overall, per_class],
+      metrics_specs=[tfma.MetricsSpec(metrics=[
+          tfma.MetricConfig(class_name="ExampleCount"),
+          tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                            per_slice_thresholds=thresholds),
+          tfma.MetricConfig(
+              class_name="MajorityMargin", module=metrics.__name__,
+              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                  slicing_specs=[overall],
+                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
+                      lower_bound={"value": 1e-9})))]),
+      ])])
+
+
+def vocabulary_uri(config: pipeline_config.PipelineConfig) -> str:
+  """The pipeline's label vocabulary (append-only; components/ingest/vocabulary.py)."""
+  return f"{config.pipeline_root}/{config.pipeline_name}/label_vocabulary.json"
+
+
+def span_cache_uri(config: pipeline_config.PipelineConfig) -> str:
+  return f"{config.pipeline_root}/{config.pipeline_name}/span_cache"
+
+
+def data_root_uri(config: pipeline_config.PipelineConfig) -> str:
+  """The data root as components receive it: a URI as given, a local path made absolute."""
+  root = config.data_root
+  return root.rstrip("/") if "://" in root else os.path.abspath(root)
+
+
+def drop_layout(config: pipeline_config.PipelineConfig) -> str:
+  """The configured drop layout, or for "auto" the data root's own (spans.py); a data root
+  that cannot be listed here (a bucket while compiling offline) is taken as span-<N>."""
+  if config.drop_layout != "auto":
+    return config.drop_layout
+  root = data_root_uri(config)
+  if "://" in root:
+    return "span"
+  return span_lib.layout_of(span_lib.detect_spans(root))
+
+
+def create_pipeline(config: pipeline_config.PipelineConfig,
+                    compare_with_baseline: bool = True,
+                    target: str = "local") -> tfx.dsl.Pipeline:
+  """<Task>ExampleGen -> StatisticsGen/PackagedSchemaGen/ExampleValidator -> DataGate ->
+  [augmentation] -> [Tuner] -> Trainer (warm-started from the latest blessed model) ->
+  Evaluator (against it) -> Pusher. `compare_with_baseline=False` (the label vocabulary
+  grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it.
+
+  `target` (TARGETS): for "kfp" two LatestPushedModel steps stand in for the resolver (see
+  components/pushed_model); "vertex" and "kfp" pipelines carry no local MLMD connection."""
+  config.validate()
+  if target not in TARGETS:
+    raise pipeline_config.ToolkitError(
+        f"Unknown target. Choose one of {', '.join(TARGETS)}. Received: {target!r}")
+  task = tasks.get_task(config.task)
+  # --no-cache also ingests every span again (the span cache lives in the artifact then).
+  drops = dict(vocabulary_uri=vocabulary_uri(config),
+               span_cache_uri=span_cache_uri(config) if config.enable_cache else None
+               ) if task.has_classes else {}
+  example_gen = task.example_gen_class()(
+      input_base=data_root_uri(config),
+      input_pattern=span_lib.input_pattern(drop_layout(config), task.has_classes),
+      ingest_config=pipeline_config.to_json(config.ingest),
+      task_config=(pipeline_config.to_json(getattr(config, task.ingest_section))
+                   if task.ingest_section else None),
+      **drops)
+  schema_gen = PackagedSchemaGen(schema_file=task.schema_file)
+  statistics_gen = tfx.components.StatisticsGen(
+      examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+      # Image format and size histograms, which the image schema's image_domain checks.
+      stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=task.semantic_stats))
+  example_validator = tfx.components.ExampleValidator(
+      statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+  if target == "kfp":
+    model_resolver = LatestPushedModel(push_destination=config.serving_dir).with_id(
+        LATEST_PUSHED_ID)
+  else:
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER_ID)
+  data_gate = DataGate(
+      ingest_report=example_gen.outputs["ingest_report"],
+      anomalies=example_validator.outputs["anomalies"],
+      gate_config=pipeline_config.to_json(config.gates),
+      history_dir=config.gate_history_dir,
+      # Drops: the latest blessed model judges the newest span's labels.
+      **(dict(examples=example_gen.outputs["examples"],
+              blessed_model=model_resolver.outputs["model"]) if task.has_classes else {}))
+  training_examples = example_gen.outputs["examples"]
+  augmentation = []
+  if task.augmentation:
+    from components.image_augmentation.component import ImageAugmentation  # pylint: disable=import-outside-toplevel
+    augmentation = [ImageAugmentation(
+        examples=example_gen.outputs["examples"],
+        augmentation_config=pipeline_config.to_json(config.augmentation))]
+    training_examples = augmentation[0].outputs["augmented_examples"]
+
+  def with_cache_dir(name, section):
+    if name == "trainer" and section.feature_cache_dir is None:
+      return dataclasses.replace(section, feature_cache_dir=config.feature_cache_dir)
+    return section
+
+  training_inputs = dict(
+      examples=training_examples,
+      schema=schema_gen.outputs["schema"],
+      # Callbacks, checkpoint choice and tuning see `validation`; `eval` is the Evaluator's.
+      train_args=tfx.proto.TrainArgs(splits=["train"]),
+      eval_args=tfx.proto.EvalArgs(splits=["validation"]))
+  custom_config = tasks.custom_config(task, config, with_cache_dir)
+  tuning = []
+  if config.tuning.enabled and task.tuner_fn:
+    tuning = [tfx.components.Tuner(tuner_fn=task.tuner_fn, custom_config=custom_config,
+                                   **training_inputs)]
+  warm_start = config.warm_start == "auto" and task.warm_start
+  trainer = tfx.components.Trainer(
+      run_fn=task.run_fn, custom_config=custom_config,
+      hyperparameters=tuning[0].outputs["best_hyperparameters"] if tuning else None,
+      base_model=model_resolver.outputs["model"] if warm_start else None,
+      **training_inputs)
+  # Nothing is augmented, tuned or trained until every data gate has passed.
+  for node in augmentation or [*tuning, trainer]:
+    node.add_upstream_node(data_gate)
+  baseline = []
+  if target == "kfp":
+    baseline = [LatestPushedModel(push_destination=config.serving_dir,
+                                  candidate=trainer.outputs["model"]
+                                  ).with_id(EVALUATOR_BASELINE_ID)]
+  evaluator = tfx.components.Evaluator(
+      examples=example_gen.outputs[task.evaluator_examples],
+      model=trainer.outputs["model"],
+      baseline_model=(baseline[0].outputs["model"] if baseline else
+                      model_resolver.outputs["model"] if compare_with_baseline else None),
+      example_splits=["eval"],
+      eval_config=eval_config(config.evaluation, config.task))
+  pusher = tfx.components.Pusher(
+      model=trainer.outputs["model"],
+      model_blessing=evaluator.outputs["blessing"],
+      push_destination=tfx.proto.PushDestination(
+          filesystem=tfx.proto.PushDestination.Filesystem(
+              base_directory=config.serving_dir)))
+  return tfx.dsl.Pipeline(
+      pipeline_name=config.pipeline_name,
+      pipeline_root=config.pipeline_root,
+      components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
+                  *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
+                  pusher],
+      enable_cache=config.enable_cache,
+      metadata_connection_config=(
+          tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)
+          if target == "local" else None),
+      beam_pipeline_args=list(config.beam_args))

@@ -1,0 +1,258 @@
+"""Reads what a pipeline run did from MLMD and writes `<work-dir>/last_run.json` (contract).
+
+{"task", "span" (the newest span in the window; 0 for a flat data root), "window" (span
+ numbers trained on), "spans_ingested" (read by this run; the others came from the span
+ cache), "vocabulary": {"labels", "added", "missing"}, "warm_started_from" (a model URI or
+ null), "baseline_skipped" (why the Evaluator had no baseline, or null),
+ "run_id", "blessed", "pushed_model", "model", "baseline_model",
+ "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
+             "per_class": {class name: recall on the eval split},
+             "baseline_per_class": {...},
+             time series instead: "mae", "baseline_mae", "baseline_margin",
+             "persistence_mae", "seasonal_naive_mae" (TFMA, eval windows),
+             "per_series": {series: MAE},
+             "baselines": {"majority_accuracy", ...} (what the Trainer measured on the
+                          same eval split: text adds "tfidf_logreg_accuracy"; time series
+                          has "persistence_mae", "seasonal_naive_mae", "model_eval_mae")},
+ "model_inputs" (time series): {"window": [lookback, features], "features": [column, ...],
+             "target", "time_column", "lookback", "step", "delay", "seasonal_period"},
+ "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
+            "per_split": {"train", "validation", "eval"}, "report", "cached"},
+ "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
+               "augmented_examples", "model", "model_run", "evaluation", "blessing",
+               "pushed_model"}: URIs of this run's outputs,
+ "gates": path of the DataGate's gates.json,
+ "reports": {name: PNG path}, "tensorboard": log dir,
+ "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
+ "embeddings": {"path", "hits", "misses", "coverage", ...} when text used pretrained vectors,
+ "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
+"""
+
+import json
+import os
+from typing import Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+import pipeline_config
+from pipeline import factory, tasks
+from components.ingest import report as ingest_report
+
+_STATES = metadata_store_pb2.Execution.State
+
+
+class _RunRecord:
+  """The executions of the latest pipeline run, with their input and output artifacts."""
+
+  def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str):
+    self._store = store
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
+    pipelines = store.get_contexts_by_type("pipeline")
+    pipeline_ids = {c.id for c in pipelines if c.name == pipeline_name}
+    if not runs or not pipeline_ids:
+      raise pipeline_config.ToolkitError(
+          f"No run of pipeline {pipeline_name} is recorded in MLMD.")
+    self.run = max(runs, key=lambda c: c.id)
+    self.executions: Dict[str, metadata_store_pb2.Execution] = {}
+    for execution in store.get_executions_by_context(self.run.id):
+      for context in store.get_contexts_by_execution(execution.id):
+        if context.type_id == self._node_type_id():
+          node_id = context.name.split(".", 1)[-1]
+          self.executions[node_id] = execution
+
+  def _node_type_id(self) -> int:
+    return self._store.get_context_type("node").id
+
+  def artifacts(self, node_id: str, key: str, inputs: bool = False
+                ) -> List[metadata_store_pb2.Artifact]:
+    execution = self.executions.get(node_id)
+    if execution is None:
+      return []
+    wanted = ((metadata_store_pb2.Event.INPUT,) if inputs else
+              (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT))
+    ids = [e.artifact_id for e in self._store.get_events_by_execution_ids([execution.id])
+           if e.type in wanted and key in _event_keys(e)]
+    return self._store.get_artifacts_by_id(ids) if ids else []
+
+  def state(self, node_id: str) -> Optional[str]:
+    execution = self.executions.get(node_id)
+    return _STATES.Name(execution.last_known_state) if execution else None
+
+
+def _event_keys(event) -> List[str]:
+  # One event can carry several keys: the same model is both `model` and `baseline_model`.
+  return [step.key for step in event.path.steps if step.HasField("key")]
+
+
+def _custom(artifact, name, default=None):
+  value = artifact.custom_properties.get(name)
+  if value is None:
+    return default
+  return getattr(value, value.WhichOneof("value"))
+
+
+# TFMA metric name -> last_run.json name; slice column -> (last_run.json key, metric kept).
+_METRIC_NAMES = {"sparse_categorical_accuracy": "accuracy", "example_count": "example_count",
+                 "majority_margin": "majority_margin", "mean_absolute_error": "mae",
+                 "baseline_margin": "baseline_margin", "persistence_mae": "persistence_mae",
+                 "seasonal_naive_mae": "seasonal_naive_mae"}
+_SLICES = {factory.PER_CLASS_FEATURE: ("per_class", "accuracy"),
+           factory.PER_SERIES_FEATURE: ("per_series", "mae")}
+
+
+def _metrics(evaluation_uri: str) -> Dict[str, float]:
+  """Overall-slice metrics of the candidate (and baseline) model; per class the accuracy of
+  its `label_name` slice, which is that class's recall; per series the MAE of its slice."""
+  metrics = {}
+  for per_slice in tfma.load_metrics(evaluation_uri):
+    slice_keys = per_slice.slice_key.single_slice_keys
+    group = None
+    if slice_keys:
+      if len(slice_keys) != 1 or slice_keys[0].column not in _SLICES:
+        continue
+      group, kept = _SLICES[slice_keys[0].column]
+      slice_value = slice_keys[0].bytes_value.decode("utf-8")
+    for key_and_value in per_slice.metric_keys_and_values:
+      key = key_and_value.key
+      if key.is_diff or key.HasField("sub_key") or key.name not in _METRIC_NAMES:
+        continue
+      if not key_and_value.value.HasField("double_value"):
+        continue
+      value = key_and_value.value.double_value.value
+      prefix = "baseline_" if key.model_name == "baseline" else ""
+      if group is None:
+        metrics[prefix + _METRIC_NAMES[key.name]] = value
+      elif _METRIC_NAMES[key.name] == kept:
+        metrics.setdefault(prefix + group, {})[slice_value] = value
+  for group, _ in _SLICES.values():
+    for name in (group, "baseline_" + group):
+      if name in metrics:
+        metrics[name] = dict(sorted(metrics[name].items()))
+  return metrics
+
+
+# last_run.json "artifacts" key -> (node id, output key); None: the task's own node.
+_ARTIFACTS = {
+    "examples": (None, "examples"),
+    "ingest_report": (None, "ingest_report"),
+    "statistics": ("StatisticsGen", "statistics"),
+    "anomalies": ("ExampleValidator", "anomalies"),
+    "gates": ("DataGate", "gate_result"),
+    "augmented_examples": (None, "augmented_examples"),
+    "model": ("Trainer", "model"),
+    "model_run": ("Trainer", "model_run"),
+    "evaluation": ("Evaluator", "evaluation"),
+    "blessing": ("Evaluator", "blessing"),
+    "pushed_model": ("Pusher", "pushed_model"),
+}
+
+
+def summarise(config: pipeline_config.PipelineConfig) -> dict:
+  """Builds the last_run.json document for the most recent run."""
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = config.metadata_path
+  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  run = _RunRecord(metadata_store.MetadataStore(connection), config.pipeline_name)
+
+  summary = {"task": config.task, "span": 0, "run_id": run.run.name, "blessed": False,
+             "pushed_model": None, "model": None, "baseline_model": None, "metrics": {},
+             "ingest": {}, "executions": {n: run.state(n) for n in sorted(run.executions)}}
+
+  task = tasks.get_task(config.task)
+  task_nodes = {"examples": task.example_gen_id, "ingest_report": task.example_gen_id,
+                "augmented_examples": task.augmentation}
+  summary["artifacts"] = {}
+  for name, (node_id, key) in _ARTIFACTS.items():
+    found = run.artifacts(node_id or task_nodes[name], key) if (
+        node_id or task_nodes[name]) else []
+    if found:
+      summary["artifacts"][name] = found[0].uri
+  reports = run.artifacts(task.example_gen_id, "ingest_report")
+  if reports:
+    report = ingest_report.read_report(reports[0].uri)
+    drops = report.get("spans")
+    if drops:
+      cached = run.state(task.example_gen_id) == "CACHED"
+      summary.update(span=drops["newest"], window=drops["window"],
+                     spans_ingested=[] if cached else drops["ingested"])
+    if report.get("vocabulary"):
+      summary["vocabulary"] = {k: report["vocabulary"][k] for k in ("labels", "added",
+                                                                    "missing")}
+    summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
+                         "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
+                         "cached": run.state(task.example_gen_id) == "CACHED"}
+  gate_results = run.artifacts("DataGate", "gate_result")
+  if gate_results:
+    summary["gates"] = os.path.join(gate_results[0].uri, "gates.json")
+  models = run.artifacts("Trainer", "model")
+  if models:
+    summary["model"] = models[0].uri
+  model_runs = run.artifacts("Trainer", "model_run")
+  if model_runs:
+    folder = os.path.join(model_runs[0].uri, "reports")
+    summary["reports"] = {os.path.splitext(name)[0]: os.path.join(folder, name)
+                          for name in sorted(os.listdir(folder))} if os.path.isdir(
+                              folder) else {}
+    summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
+    for key, name in (("feature_cache", "feature_cache.json"),
+                      ("embeddings", "embeddings.json"), ("baselines", "baselines.json"),
+                      ("warm_start", "warm_start.json")):
+      path = os.path.join(model_runs[0].uri, name)
+      if os.path.isfile(path):
+        with open(path) as f:
+          summary[key] = json.load(f)
+  augmented = run.artifacts(task.augmentation, "augmented_examples") if task.augmentation else []
+  if augmented:
+    preview = os.path.join(augmented[0].uri, "augmentation_preview.png")
+    if os.path.isfile(preview):
+      summary.setdefault("reports", {})["augmentation_preview"] = preview
+  # The resolver is compiled into the Evaluator's inputs, so read the baseline there.
+  baselines = run.artifacts("Evaluator", "baseline_model", inputs=True)
+  if baselines:
+    summary["baseline_model"] = baselines[0].uri
+  evaluations = run.artifacts("Evaluator", "evaluation")
+  if evaluations:
+    summary["metrics"] = _metrics(evaluations[0].uri)
+    summary["evaluation"] = evaluations[0].uri
+  warm = summary.pop("warm_start", None)
+  summary["warm_started_from"] = warm.get("from") if warm else None
+  trainer_baselines = summary.pop("baselines", None) or {}
+  if summary["metrics"] or trainer_baselines:
+    summary["metrics"]["baselines"] = {
+        **({"majority_accuracy": majority_accuracy(report)}
+           if reports and report["class_names"] else {}),
+        **trainer_baselines}
+  examples = run.artifacts(task.example_gen_id, "examples")
+  described = os.path.join(examples[0].uri, "features.json") if examples else None
+  if described and os.path.isfile(described):
+    with open(described) as f:
+      model_inputs = json.load(f)
+    summary["model_inputs"] = {
+        "window": [model_inputs["lookback"], len(model_inputs["features"])],
+        **model_inputs}
+  blessings = run.artifacts("Evaluator", "blessing")
+  if blessings:
+    summary["blessed"] = bool(_custom(blessings[0], "blessed", 0))
+  pushed = run.artifacts("Pusher", "pushed_model")
+  if pushed and _custom(pushed[0], "pushed", 0):
+    summary["pushed_model"] = _custom(pushed[0], "pushed_destination")
+  return summary
+
+
+def majority_accuracy(report: dict) -> Optional[float]:
+  """Accuracy on the eval split of always predicting the most frequent train class."""
+  per_class_split = report.get("per_class_split", {})
+  train = {c: splits.get("train", 0) for c, splits in per_class_split.items()}
+  eval_total = sum(splits.get("eval", 0) for splits in per_class_split.values())
+  if not train or not eval_total:
+    return None
+  majority = max(sorted(train), key=lambda c: train[c])
+  return per_class_split[majority].get("eval", 0) / eval_total
+
+
+def write(summary: dict, path: str) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(summary, f, indent=2, ensure_ascii=False)

@@ -1,0 +1,74 @@
+"""Exports the serving SavedModel (contract in ARCHITECTURE.md) of any task.
+
+Classifiers (image, text) have these signatures; a forecaster has the same two names with a
+`window` input and a `forecast` output (trainer/timeseries/export.py):
+  serving_default(<input>: 1-D tf.string of what a client sends: encoded image files, raw
+      documents) -> probabilities [batch, classes], label [batch] (class names), label_id
+  serving_examples(examples: 1-D tf.string of serialized tf.Examples with the task's feature)
+      -> the same outputs; TFMA's Evaluator uses it. It calls serving_default's function, so
+      the task's preprocessing exists once.
+"""
+
+import json
+import os
+from typing import Callable, List
+
+import tensorflow as tf
+from tensorflow import keras
+
+SERVING_SIGNATURE = "serving_default"
+LABELS_ASSET = "labels.json"
+EXAMPLES_SIGNATURE = "serving_examples"
+
+
+def export_classifier(model: keras.Model, label_names: List[str], export_dir: str,
+                      input_name: str, example_key: str,
+                      preprocess: Callable[[tf.Tensor], tf.Tensor] = lambda x: x) -> None:
+  """Saves `model` with both signatures. `preprocess` maps the client's 1-D string batch to
+  the model's input: image decoding, or for text what ingestion did to the documents (the
+  model's own first layer vectorises strings). A tf.Module preprocess (one that owns lookup
+  tables) is attached to the model so that the SavedModel carries its resources."""
+  labels = tf.constant(label_names)
+  if isinstance(preprocess, tf.Module):
+    model.serving_preprocess = preprocess
+
+  def serve(raw):
+    probabilities = model(preprocess(raw), training=False)
+    label_id = tf.argmax(probabilities, axis=-1)
+    return {"probabilities": probabilities, "label": tf.gather(labels, label_id),
+            "label_id": label_id}
+
+  export_with_signatures(
+      model, export_dir, serve, tf.TensorSpec([None], tf.string, name=input_name),
+      lambda examples: tf.io.parse_example(
+          examples, {example_key: tf.io.FixedLenFeature([], tf.string)})[example_key])
+  # The label vocabulary (id = index) beside the graph: what `label_id` means.
+  write_asset(export_dir, LABELS_ASSET, label_names)
+
+
+def write_asset(export_dir: str, name: str, value) -> None:
+  """A JSON file in the SavedModel's assets/ folder (the Pusher copies it with the model)."""
+  folder = os.path.join(export_dir, "assets")
+  tf.io.gfile.makedirs(folder)
+  with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
+    json.dump(value, f, indent=1, ensure_ascii=False)
+
+
+def export_with_signatures(model: tf.Module, export_dir: str,
+                           serve: Callable[[tf.Tensor], dict], input_spec: tf.TensorSpec,
+                           parse_examples: Callable[[tf.Tensor], tf.Tensor]) -> None:
+  """Saves `model` with serving_default = `serve` on `input_spec`, and serving_examples, which
+  parses serialized tf.Examples into that input and calls the same function (any task)."""
+
+  @tf.function(input_signature=[input_spec])
+  def serve_raw(raw):
+    return serve(raw)
+
+  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+  def serve_examples(examples):
+    return serve_raw(parse_examples(examples))
+
+  tf.saved_model.save(model, export_dir, signatures={
+      SERVING_SIGNATURE: serve_raw.get_concrete_function(),
+      EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
+  })

@@ -1,0 +1,111 @@
+"""Callbacks, class weights, compiling and fitting: the training hygiene of Chollet's ch. 7,
+configured once for every task."""
+
+import os
+import shutil
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+
+def _skip_autograph_for_tf_keras() -> None:
+  """TF 2.16's AutoGraph skips the `keras` package but converts tf_keras's own functions, about
+  600 of them on the first fit of every process (17 s on 2 cores). tf_keras is written for
+  graph mode already, so it is excluded the way `keras` is. Private API: if it moves, the
+  first fit is only slower."""
+  try:
+    from tensorflow.python.autograph.core import config  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return
+  rule = config.DoNotConvert("tf_keras")
+  if not any(getattr(r, "_prefix", None) == "tf_keras" for r in config.CONVERSION_RULES):
+    config.CONVERSION_RULES = (rule,) + tuple(config.CONVERSION_RULES)
+
+
+_skip_autograph_for_tf_keras()
+
+
+class _CopyCheckpoint(keras.callbacks.Callback):
+  """Copies a local checkpoint file to its URI after every epoch that rewrote it, and removes
+  the local folder when training ends. Keras writes HDF5 through h5py, to local files only
+  (tf_keras 2.16 saves a gs:// .h5 path to a temporary file and never uploads it)."""
+
+  def __init__(self, local: str, uri: str):
+    super().__init__()
+    self._local, self._uri, self._copied = local, uri, None
+
+  def on_epoch_end(self, epoch, logs=None):
+    if os.path.isfile(self._local):
+      info = os.stat(self._local)
+      stamp = (info.st_mtime_ns, info.st_size)
+      if stamp != self._copied:
+        tf.io.gfile.copy(self._local, self._uri, overwrite=True)
+        self._copied = stamp
+
+  def on_train_end(self, logs=None):
+    shutil.rmtree(os.path.dirname(self._local), ignore_errors=True)
+
+
+def _best_checkpoint(config, path: str) -> List[keras.callbacks.Callback]:
+  """ModelCheckpoint of the best weights (by `config.monitor`) to `path`, a local path or a
+  URI (written locally, then copied)."""
+  local = path
+  if "://" in path:
+    local = os.path.join(tempfile.mkdtemp(prefix="checkpoint-"), os.path.basename(path))
+  checkpoint = keras.callbacks.ModelCheckpoint(local, monitor=config.monitor,
+                                               save_best_only=True, save_weights_only=True)
+  return [checkpoint] if local == path else [checkpoint, _CopyCheckpoint(local, path)]
+
+
+def training_callbacks(config, model_run_dir: str, phase: str) -> List[keras.callbacks.Callback]:
+  """EarlyStopping, ModelCheckpoint (best by `config.monitor`), ReduceLROnPlateau and
+  TensorBoard logs under `<model_run_dir>/logs/<phase>` (where TFX users look for them)."""
+  checkpoints = os.path.join(model_run_dir, "checkpoints")
+  tf.io.gfile.makedirs(checkpoints)
+  return [
+      keras.callbacks.EarlyStopping(monitor=config.monitor,
+                                    patience=config.early_stopping_patience,
+                                    restore_best_weights=True, verbose=1),
+      *_best_checkpoint(config, os.path.join(checkpoints, f"{phase}_best.h5")),
+      keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, factor=config.reduce_lr_factor,
+                                        patience=config.reduce_lr_patience, verbose=1),
+      keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", phase)),
+  ]
+
+
+def class_weights(counts: np.ndarray, mode: str,
+                  imbalance_threshold: float = 1.5) -> Optional[Dict[int, float]]:
+  """Balanced weights n / (k * n_c), or None.
+
+  mode: 'balanced' always weighs; 'auto' weighs only when the largest class is more than
+  `imbalance_threshold` times the smallest; 'none' never does.
+  """
+  if mode not in ("auto", "balanced", "none"):
+    raise ValueError(f"class_weights must be auto, balanced or none. Received: {mode!r}")
+  present = counts[counts > 0]
+  if mode == "none" or present.size == 0:
+    return None
+  if mode == "auto" and present.max() <= imbalance_threshold * present.min():
+    return None
+  total, k = counts.sum(), present.size
+  # Every id gets a weight (Keras wants them all); an id with no example (a class of the
+  # vocabulary missing from the window) weighs 1.
+  return {i: float(total / (k * c)) if c > 0 else 1.0 for i, c in enumerate(counts)}
+
+
+def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+  """Sparse categorical cross-entropy on integer labels, accuracy reported as `accuracy`."""
+  model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def fit_phase(model: keras.Model, config, model_run_dir: str, phase: str, x, validation,
+              epochs: int, class_weight=None, **kwargs) -> dict:
+  """One training phase with the standard callbacks; returns its history dict."""
+  return model.fit(x, validation_data=validation, epochs=epochs, verbose=2,
+                   class_weight=class_weight,
+                   callbacks=training_callbacks(config, model_run_dir, phase),
+                   **kwargs).history

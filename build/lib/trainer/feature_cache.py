@@ -1,0 +1,119 @@
+"""Feature cache: the frozen base's output per image, computed once and reused.
+
+A cached entry is keyed by (image sha256, augmentation variant and the augmentation
+parameters that made it) inside a namespace made of the backbone, a fingerprint of the base's
+actual weights, the input size and a fingerprint of the decoding (the decoder's version and the
+background that transparency is composited onto: the pixels the base sees from a file), so
+changing the backbone, the weights, the size, the decoding or the augmentation can never
+reuse stale features. Any tf.io.gfile path works (a local folder or gs://...).
+
+No lock is taken: an entry is written to a unique temporary name and renamed over its final
+name (gfile.rename with overwrite). Locally the rename is atomic; on an object store (GCS) it
+is a copy then a delete, and an object appears whole or not at all, so a reader never sees a
+partial entry. Two Trainers computing the same entry both write it, with the same content.
+
+Layout ({ns} = {backbone}-{size}px-{weights_fingerprint[:16]}-d{decoding_fingerprint[:8]}):
+  {cache_root}/{ns}/{sha[:2]}/{sha}-v0.npy
+  {cache_root}/{ns}/{sha[:2]}/{sha}-v{k}-{aug[:12]}.npy
+"""
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import uuid
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+from trainer import data, image_decoding
+
+
+def config_fingerprint(config) -> str:
+  """sha256 of the augmentation parameters that shape a variant's pixels (not mode or K)."""
+  values = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("mode", "variants")}
+  return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+
+def decoding_fingerprint(background: Sequence[int]) -> str:
+  """sha256 of what turns a file into pixels: the decoder's version and the background."""
+  key = f"{image_decoding.DECODER_VERSION}:{tuple(int(c) for c in background)}"
+  return hashlib.sha256(key.encode()).hexdigest()
+
+
+def weights_fingerprint(base: keras.Model) -> str:
+  """sha256 over every weight of the base: the same only for exactly the same weights."""
+  digest = hashlib.sha256()
+  for weight in base.weights:
+    digest.update(weight.name.encode())
+    digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+  return digest.hexdigest()
+
+
+class FeatureCache:
+  """Stores and loads per-image feature arrays; counts hits and misses."""
+
+  def __init__(self, root: str, backbone: str, image_size: int, fingerprint: str,
+               augmentation_fingerprint: str = "", *, decoding_fingerprint: str):
+    self.namespace = os.path.join(
+        root, f"{backbone}-{image_size}px-{fingerprint[:16]}-d{decoding_fingerprint[:8]}")
+    self._augmentation = augmentation_fingerprint[:12]
+    self.hits = 0
+    self.misses = 0
+
+  def _path(self, sha256: str, variant: int) -> str:
+    name = f"{sha256}-v{variant}" + (f"-{self._augmentation}" if variant else "")
+    return os.path.join(self.namespace, sha256[:2], name + ".npy")
+
+  def get(self, sha256: str, variant: int = 0) -> Optional[np.ndarray]:
+    try:
+      with tf.io.gfile.GFile(self._path(sha256, variant), "rb") as f:
+        features = np.load(io.BytesIO(f.read()))
+    except tf.errors.NotFoundError:     # one request on an object store, not exists + read
+      self.misses += 1
+      return None
+    self.hits += 1
+    return features
+
+  def put(self, sha256: str, variant: int, features: np.ndarray) -> None:
+    path = self._path(sha256, variant)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    buffer = io.BytesIO()
+    np.save(buffer, features.astype(np.float32))
+    # Write then rename, so a crash never leaves a truncated entry behind. The temporary name
+    # is unique: Trainers sharing a cache never write into each other's file.
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+      f.write(buffer.getvalue())
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+  def stats(self) -> Dict[str, object]:
+    return {"namespace": self.namespace, "hits": self.hits, "misses": self.misses}
+
+
+def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_patterns: List[str],
+                       image_size: int, batch_size: int,
+                       background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+  """Features and labels of every example, decoding and running the base only for images
+  the cache lacks. `extractor` maps pixels to pooled features (trainer.model)."""
+  @tf.function(reduce_retracing=True)
+  def compute(encoded):
+    return extractor(data.decode_images(encoded, image_size, background), training=False)
+
+  features, labels = [], []
+  for batch in data.record_batches(file_patterns, batch_size):
+    shas = [s.decode() for s in batch[data.SHA_KEY].numpy()]
+    variants = batch[data.VARIANT_KEY].numpy().tolist()
+    found = [cache.get(s, v) for s, v in zip(shas, variants)]
+    missing = [i for i, f in enumerate(found) if f is None]
+    if missing:
+      for i, value in zip(missing, compute(tf.gather(batch[data.IMAGE_KEY], missing)).numpy()):
+        cache.put(shas[i], variants[i], value)
+        found[i] = value
+    features.append(np.stack(found))
+    labels.append(batch[data.LABEL_KEY].numpy())
+  return np.concatenate(features), np.concatenate(labels)

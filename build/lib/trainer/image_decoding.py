@@ -1,0 +1,183 @@
+"""Encoded image bytes -> RGB pixels, in the TensorFlow graph.
+
+This is the one decoder that the trainer's input pipeline, the feature cache, the Evaluator's
+`serving_examples` signature and `serving_default` all run, so the model sees the same pixels
+in training, evaluation and production. It does in the graph what ingestion's Pillow
+normalisation does (components/image_example_gen/image_checks.py), so that a client's
+original file and the example ingestion stored from it decode to the same pixels:
+
+  JPEG   EXIF orientation (IFD0 tag 0x0112 in the APP1 segment) applied; CMYK and grayscale
+         converted to RGB by libjpeg;
+  PNG    decoded at its own bit depth (16-bit keeps its precision until the final float);
+         grayscale, grayscale + alpha, palette (with tRNS transparency), RGB and RGBA;
+  GIF    first frame;
+  BMP    24/32-bit and 8-bit grayscale; a 32-bit BMP's fourth byte is ignored, as Pillow does;
+  alpha  composited onto `background` (ingestion's `background_color`).
+
+Formats outside this list (WEBP, TIFF, ...) are rejected at ingestion (`not_servable`)
+and sent to serving raise InvalidArgumentError ("Unknown image file format"), never a silent
+prediction. Bump DECODER_VERSION whenever what this module produces changes: it is part of the
+feature cache's key.
+"""
+
+from typing import Sequence
+
+import tensorflow as tf
+
+from components.image_example_gen import image_checks
+
+DECODER_VERSION = "2"
+DEFAULT_BACKGROUND = (255, 255, 255)
+
+# The Exif APP1 segment comes right after SOI, or after a JFIF APP0 or Adobe APP14 segment;
+# IFD0 (which holds the orientation) starts a few bytes into it. Reading only these windows
+# keeps the parse cheap next to the decode; an orientation beyond them is not applied.
+_APP1_SEARCH_BYTES = image_checks.EXIF_SEARCH_BYTES
+_IFD_WINDOW_BYTES = 4096
+_MAX_IFD_ENTRIES = 64
+_ORIENTATION_TAG = 0x0112
+
+
+def _byte_reader(encoded: tf.Tensor, start: tf.Tensor):
+  """A function reading unsigned bytes at (vectors of) offsets from `start`; 0 outside."""
+  head = tf.io.decode_raw(tf.strings.substr(encoded, start, _IFD_WINDOW_BYTES), tf.uint8)
+  last = tf.size(head) - 1
+
+  def at(offset):
+    value = tf.cast(tf.gather(head, tf.clip_by_value(offset, 0, last)), tf.int32)
+    return tf.where(tf.logical_and(offset >= 0, offset <= last), value, 0)
+
+  return at, last
+
+
+def _exif_tiff_offset(encoded: tf.Tensor) -> tf.Tensor:
+  """Offset of the TIFF header inside the JPEG's Exif APP1 segment, or -1.
+
+  Vectorised instead of walking the segments: the first `FF E1 len len "Exif\0\0"` in the
+  head of the file. Entropy-coded data cannot contain it (a 0x00 byte there only follows
+  0xFF), and APP1 comes before the image data.
+  """
+  head = tf.io.decode_raw(tf.strings.substr(encoded, 0, _APP1_SEARCH_BYTES), tf.uint8)
+  n = tf.size(head) - 9
+  pattern = {0: 0xFF, 1: 0xE1, 4: 0x45, 5: 0x78, 6: 0x69, 7: 0x66, 8: 0x00, 9: 0x00}
+  match = tf.ones([tf.maximum(n, 0)], tf.bool)
+  for shift, byte in pattern.items():
+    match = tf.logical_and(match, tf.equal(head[shift:shift + tf.maximum(n, 0)], byte))
+  first = tf.reduce_min(tf.concat([tf.cast(tf.where(match)[:, 0], tf.int32),
+                                   [_APP1_SEARCH_BYTES]], axis=0))
+  return tf.where(first < _APP1_SEARCH_BYTES, first + 10, -1)
+
+
+def jpeg_orientation(encoded: tf.Tensor) -> tf.Tensor:
+  """The EXIF orientation (1-8) of a JPEG's IFD0; 1 when absent or unreadable."""
+  found = _exif_tiff_offset(encoded)
+  return tf.cond(found >= 0, lambda: _ifd0_orientation(encoded, found), lambda: tf.constant(1))
+
+
+def _ifd0_orientation(encoded: tf.Tensor, tiff_start: tf.Tensor) -> tf.Tensor:
+  """Reads tag 0x0112 from IFD0 of the TIFF structure at `tiff_start`; 1 when absent."""
+  at, _ = _byte_reader(encoded, tiff_start)   # offsets below are relative to the TIFF header
+  little = tf.equal(at(0), 0x49)   # "II": little-endian; "MM": big-endian
+
+  def u16(offset):
+    return tf.where(little, at(offset) + at(offset + 1) * 256,
+                    at(offset) * 256 + at(offset + 1))
+
+  def u32(offset):
+    return tf.where(little, u16(offset) + u16(offset + 2) * 65536,
+                    u16(offset) * 65536 + u16(offset + 2))
+
+  ifd = u32(4)
+  count = u16(ifd)
+  entries = ifd + 2 + 12 * tf.range(_MAX_IFD_ENTRIES)
+  is_orientation = tf.logical_and(tf.range(_MAX_IFD_ENTRIES) < count,
+                                  tf.equal(u16(entries), _ORIENTATION_TAG))
+  value = tf.reduce_max(tf.where(is_orientation, u16(entries + 8), 0))
+  return tf.where(tf.logical_and(value >= 1, value <= 8), value, 1)
+
+
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+  """Turns an image stored with EXIF `orientation` upright (as PIL.ImageOps.exif_transpose)."""
+  def transpose(x):
+    return tf.transpose(x, [1, 0, 2])
+
+  branches = [
+      lambda: image,                                     # 1: upright
+      lambda: tf.image.flip_left_right(image),           # 2: mirrored
+      lambda: tf.image.rot90(image, 2),                  # 3: rotated 180
+      lambda: tf.image.flip_up_down(image),              # 4: mirrored vertically
+      lambda: transpose(image),                          # 5: transposed
+      lambda: tf.image.rot90(image, 3),                  # 6: rotated 90 clockwise
+      lambda: tf.image.rot90(transpose(image), 2),       # 7: transversed
+      lambda: tf.image.rot90(image, 1),                  # 8: rotated 90 counter-clockwise
+  ]
+  return tf.cond(tf.equal(orientation, 1), lambda: image,
+                 lambda: tf.switch_case(tf.clip_by_value(orientation, 1, 8) - 1, branches))
+
+
+def _composite(image: tf.Tensor, background: tf.Tensor) -> tf.Tensor:
+  """[h, w, 1|2|3|4] floats in [0, 255] -> RGB in [0, 255], alpha over `background`."""
+  def over(rgb, alpha):
+    alpha = alpha / 255.0
+    return rgb * alpha + background * (1.0 - alpha)
+
+  branches = [
+      lambda: tf.tile(image, [1, 1, 3]),
+      lambda: over(tf.tile(image[..., :1], [1, 1, 3]), image[..., 1:2]),
+      lambda: image,
+      lambda: over(image[..., :3], image[..., 3:4]),
+  ]
+  return tf.switch_case(tf.shape(image)[-1] - 1, branches)
+
+
+def _has_prefix(encoded: tf.Tensor, magic: bytes) -> tf.Tensor:
+  return tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic)
+
+
+def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int]):
+  """(float32 RGB [h, w, 3] in [0, 255] as stored in the file, its EXIF orientation)."""
+  bg = tf.constant(background, tf.float32)
+
+  def png():
+    return tf.cast(tf.io.decode_png(encoded, channels=0, dtype=tf.uint16),
+                   tf.float32) * (255.0 / 65535.0)
+
+  def bmp():
+    image = tf.io.decode_bmp(encoded, channels=0)
+    # A 32-bit BMP's fourth byte is padding in most files (Pillow reads it as RGB).
+    image = tf.cond(tf.equal(tf.shape(image)[-1], 4), lambda: image[..., :3], lambda: image)
+    return tf.cast(image, tf.float32)
+
+  def other():
+    # JPEG (CMYK arrives as RGB, grayscale as one channel), GIF (first frame), or bytes
+    # decode_image cannot read: it raises InvalidArgumentError "Unknown image file format".
+    return tf.cast(tf.io.decode_image(encoded, channels=0, expand_animations=False),
+                   tf.float32)
+
+  image = tf.case([(_has_prefix(encoded, b"\x89PNG\r\n\x1a\n"), png),
+                   (_has_prefix(encoded, b"BM"), bmp)], default=other, exclusive=False)
+  rgb = _composite(image, bg)
+  rgb.set_shape([None, None, 3])
+  orientation = tf.cond(_has_prefix(encoded, b"\xff\xd8\xff"),
+                        lambda: jpeg_orientation(encoded), lambda: tf.constant(1))
+  return rgb, orientation
+
+
+def decode_rgb(encoded: tf.Tensor,
+               background: Sequence[int] = DEFAULT_BACKGROUND) -> tf.Tensor:
+  """One encoded image (scalar tf.string) -> float32 RGB [height, width, 3] in [0, 255],
+  upright."""
+  rgb, orientation = _decode_stored_orientation(encoded, background)
+  return apply_orientation(rgb, orientation)
+
+
+def decode_resized(encoded: tf.Tensor, image_size: int,
+                   background: Sequence[int] = DEFAULT_BACKGROUND) -> tf.Tensor:
+  """One encoded image -> float32 RGB [image_size, image_size, 3] in [0, 255], upright.
+
+  The orientation is applied after resizing: flips and transposes commute with a resize to
+  a square, and turning the small image costs nothing next to turning the full one.
+  """
+  rgb, orientation = _decode_stored_orientation(encoded, background)
+  resized = tf.image.resize(rgb, [image_size, image_size])
+  return apply_orientation(resized, orientation)

@@ -1,0 +1,171 @@
+"""TFX Trainer module for text classification (Chollet ch. 11).
+
+Use with `Trainer(run_fn="trainer.text_trainer.run_fn", custom_config={"text_trainer":
+{...}, "text_ingest": {...}})`, the dicts holding the fields of
+`pipeline_config.TextTrainerConfig` and `TextIngestConfig` (its `max_chars` is where the
+serving graph cuts a document, as ingestion did). The Trainer's
+eval split is `validation`: callbacks and checkpoint selection never see the `eval` split,
+which only the baselines and the "confidently wrong" report read here (and the Evaluator
+blesses on).
+
+The recipe reads top to bottom in `train`:
+  vectorise: a TextVectorization adapted on the train split only, mapped over tf.data;
+  phase 1:   train the model; a pretrained Embedding stays frozen;
+  phase 2:   with pretrained embeddings and fine_tune_epochs > 0, unfreeze the Embedding,
+             recompile at fine_tune_learning_rate and fine-tune;
+  then the reports, the baselines on the eval split, and the export of the end-to-end model
+  (raw strings in), so standardisation and vectorisation are inside the serving graph, behind
+  what ingestion did to each document (BOM, NFC, max_chars; trainer/text/normalise.py).
+
+Written under model_run_dir: history.json, baselines.json, embeddings.json (pretrained
+embeddings only), reports/{training_curves,confusion_matrix,model}.png,
+reports/confidently_wrong.md, checkpoints/, logs/ (TensorBoard).
+"""
+
+import json
+import os
+import posixpath
+import time
+from typing import List, Optional
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+import pipeline_config
+from trainer.common import examples, export, hygiene, reports
+from trainer.text import baselines, documents, embeddings, models, normalise, \
+    vectorization, wrong_examples
+
+CONFIG_KEY = "text_trainer"
+PREDICT_BATCH = 256
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point."""
+  config = pipeline_config.from_dict(pipeline_config.TextTrainerConfig,
+                                     fn_args.custom_config[CONFIG_KEY])
+  ingest = pipeline_config.from_dict(pipeline_config.TextIngestConfig,
+                                     fn_args.custom_config.get("text_ingest", {}))
+  uri = examples.examples_uri(fn_args.train_files)
+  train(config, fn_args.train_files, fn_args.eval_files,
+        [posixpath.join(uri, "Split-eval", "*")], examples.read_label_names(uri),
+        fn_args.serving_model_dir, fn_args.model_run_dir, max_chars=ingest.max_chars)
+
+
+def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
+          validation_files: List[str], eval_files: List[str], label_names: List[str],
+          serving_model_dir: str, model_run_dir: str,
+          max_chars: Optional[int] = None) -> keras.Model:
+  """Trains, reports, scores the baselines and exports; returns the end-to-end model
+  (1-D tf.string documents in, probabilities out). The exported signatures first do to a
+  raw document what ingestion did (drop a BOM, compose to NFC, cut at `max_chars`).
+
+  `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice;
+  `eval_files` are only scored (baselines.json, confidently_wrong.md).
+  """
+  config.validate()
+  keras.utils.set_random_seed(config.seed)
+  tf.io.gfile.makedirs(model_run_dir)
+  started = time.time()
+
+  vectorizer = vectorization.adapted_vectorizer(
+      config, documents.text_dataset(train_files, 256).map(lambda text, _: text))
+  vocabulary = vectorizer.get_vocabulary()
+  print(f"[Trainer] {config.model}: vocabulary of {len(vocabulary)} "
+        f"{'n-grams' if config.model == 'bow' else 'tokens'} adapted on the train split",
+        flush=True)
+  train_data = vectorization.vectorized(
+      documents.text_dataset(train_files, config.batch_size, shuffle=True, seed=config.seed),
+      vectorizer)
+  validation_data = vectorization.vectorized(
+      documents.text_dataset(validation_files, config.batch_size), vectorizer)
+
+  matrix = None
+  if config.embeddings:
+    matrix, coverage = embeddings.embedding_matrix(config.embeddings, vocabulary)
+    embeddings.write_coverage(coverage, model_run_dir)
+    if coverage["dimension"] != config.embedding_dim:
+      print(f"[Trainer] embeddings: the file's dimension {coverage['dimension']} replaces "
+            f"embedding_dim={config.embedding_dim}", flush=True)
+    print(f"[Trainer] embeddings: {coverage['hits']} of {coverage['vocabulary_tokens']} "
+          f"vocabulary tokens found ({coverage['coverage']:.1%}), {coverage['misses']} "
+          f"missing, e.g. {coverage['example_misses'][:5]}", flush=True)
+  model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
+
+  counts = examples.label_counts(train_files, len(label_names))
+  class_weight = hygiene.class_weights(counts, config.class_weights)
+  print(f"[Trainer] {counts.sum()} training documents per class {counts.tolist()}; class "
+        f"weights {'off' if class_weight is None else 'on'}", flush=True)
+
+  def fit(phase, epochs):
+    return hygiene.fit_phase(model, config, model_run_dir, phase, train_data,
+                             validation_data, epochs, class_weight)
+
+  print(f"[Trainer] phase 1: {describe(config, matrix is not None)}, up to {config.epochs} "
+        f"epochs at learning rate {config.learning_rate}", flush=True)
+  hygiene.compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
+  history = {"train": fit("train", config.epochs)}
+
+  if config.fine_tune_epochs and matrix is not None:
+    model.get_layer(models.EMBEDDING).trainable = True
+    print(f"[Trainer] phase 2: pretrained embedding unfrozen, up to "
+          f"{config.fine_tune_epochs} epochs at learning rate "
+          f"{config.fine_tune_learning_rate}", flush=True)
+    hygiene.compile_classifier(model, keras.optimizers.Adam(config.fine_tune_learning_rate))
+    history["fine_tune"] = fit("fine_tune", config.fine_tune_epochs)
+  elif config.fine_tune_epochs:
+    print("[Trainer] phase 2 skipped: no pretrained embeddings to unfreeze (the model was "
+          "trained end to end in phase 1)", flush=True)
+  print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
+
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
+    json.dump(history, f, indent=1, default=float)
+  end_to_end = vectorization.end_to_end(vectorizer, model)
+  eval_docs = documents.read_documents(eval_files)
+  eval_probabilities = predict(end_to_end, eval_docs.texts)
+  write_reports(model, history, validation_data, eval_docs, eval_probabilities, label_names,
+                config.wrong_examples, model_run_dir)
+  scores = baselines.write_baselines(documents.read_documents(train_files), eval_docs,
+                                     eval_probabilities.argmax(axis=1), model_run_dir,
+                                     config.seed)
+  print(f"[Trainer] eval accuracy: model {scores['model_eval_accuracy']:.3f}, TF-IDF + "
+        f"logistic regression {scores['tfidf_logreg_accuracy']:.3f}, majority class "
+        f"{scores['majority_accuracy']:.3f} ({scores['eval_examples']} eval, "
+        f"{scores['train_examples']} train documents)", flush=True)
+  export.export_classifier(end_to_end, label_names, serving_model_dir, input_name="text",
+                           example_key=documents.TEXT_KEY,
+                           preprocess=normalise.IngestionNormaliser(max_chars))
+  return end_to_end
+
+
+def describe(config: pipeline_config.TextTrainerConfig, pretrained: bool) -> str:
+  if config.model == "bow":
+    return f"bag of 1- to {config.ngrams}-grams ({config.bow_output_mode})"
+  return (f"{config.model} on {'frozen pretrained' if pretrained else 'learned'} embeddings "
+          f"of {config.sequence_length} tokens")
+
+
+def predict(end_to_end: keras.Model, texts: List[str]) -> np.ndarray:
+  """Probabilities [len(texts), classes] from raw documents."""
+  batches = [end_to_end(batch, training=False).numpy() for batch in
+             tf.data.Dataset.from_tensor_slices(tf.constant(texts, tf.string)).batch(
+                 PREDICT_BATCH)]
+  return np.concatenate(batches) if batches else np.zeros((0, end_to_end.output_shape[-1]))
+
+
+def write_reports(model: keras.Model, history: dict, validation_data, eval_docs,
+                  eval_probabilities: np.ndarray, label_names: List[str], wrong_count: int,
+                  model_run_dir: str) -> dict:
+  """Training curves, the validation confusion matrix, the model plot (PNG files) and the
+  most confidently wrong eval documents (Markdown)."""
+  folder = reports.reports_dir(model_run_dir)
+  labels, probabilities = reports.predict_labels(model, validation_data)
+  written = {
+      **reports.classifier_reports(model, history, labels, probabilities, label_names, folder),
+      "confidently_wrong": wrong_examples.confidently_wrong(
+          eval_docs, eval_probabilities, label_names, wrong_count,
+          os.path.join(folder, "confidently_wrong.md")),
+  }
+  print(f"[Trainer] reports written to {folder}", flush=True)
+  return written

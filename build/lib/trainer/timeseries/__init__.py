@@ -1,0 +1,1 @@
+"""Time-series forecasting: rows read back into series, windows, models, reports."""

@@ -1,0 +1,197 @@
+"""TFX Trainer module for time-series forecasting (Chollet ch. 10).
+
+Use with `Trainer(run_fn="trainer.timeseries_trainer.run_fn", custom_config={
+"timeseries_trainer": {...}, "timeseries": {...}})`, the dicts holding the fields of
+`pipeline_config.TimeseriesTrainerConfig` and `TimeseriesConfig`. The Trainer's eval split is
+`validation`: callbacks and checkpoint choice never see `eval`, which only the baselines and
+the reports read here (the Evaluator blesses on the eval windows ingestion wrote).
+
+The recipe reads top to bottom in `train`:
+  rows:      each split's rows back into series ordered by time (trainer/timeseries/data.py);
+  normalise: per-feature mean and variance of the train split only, a layer of the model;
+  fit:       windows gathered batch by batch from the rows (train shuffled), MAE loss in
+             target units, the shared callbacks on the validation split;
+  then the eval-split baselines (persistence, seasonal naive) against the model on the same
+  windows, the reports, and the export: `window` [batch, lookback, features] raw -> `forecast`.
+
+Written under model_run_dir: history.json, baselines.json, reports/{training_curves,
+forecast_vs_actual,mae_vs_baselines,model}.png, checkpoints/, logs/ (TensorBoard).
+"""
+
+import json
+import os
+import posixpath
+import time
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+import pipeline_config
+from components.timeseries_example_gen import executor as ts_executor, \
+    windows as windowing
+from trainer.common import examples, export, hygiene, reports
+from trainer.timeseries import data, models
+
+CONFIG_KEY = "timeseries_trainer"
+FEATURES_ASSET = "features.json"
+
+
+def run_fn(fn_args) -> None:
+  """TFX Trainer entry point."""
+  config = pipeline_config.from_dict(pipeline_config.TimeseriesTrainerConfig,
+                                     fn_args.custom_config[CONFIG_KEY])
+  uri = examples.examples_uri(fn_args.train_files)
+  train(config, fn_args.train_files, fn_args.eval_files,
+        [posixpath.join(uri, "Split-eval", "*")], ts_executor.read_features(uri),
+        fn_args.serving_model_dir, fn_args.model_run_dir)
+
+
+def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str],
+          validation_files: List[str], eval_files: List[str], described: dict,
+          serving_model_dir: str, model_run_dir: str) -> keras.Model:
+  """Trains, scores the baselines, reports and exports; returns the model (raw windows in).
+  `described` is the features.json ingestion wrote (features, target, lookback, step, delay,
+  seasonal_period)."""
+  config.validate()
+  keras.utils.set_random_seed(config.seed)
+  tf.io.gfile.makedirs(model_run_dir)
+  started = time.time()
+  features, lookback, delay = described["features"], described["lookback"], described["delay"]
+  target = features.index(described["target"])
+  splits = {name: data.read_rows(files, len(features)) for name, files in (
+      ("train", train_files), ("validation", validation_files), ("eval", eval_files))}
+  ends = {name: data.window_ends(rows, lookback, delay) for name, rows in splits.items()}
+  for name, found in ends.items():
+    if not len(found):
+      raise pipeline_config.ToolkitError(
+          f"The {name} split has no whole window of {lookback} rows + {delay} ahead; lower "
+          "--lookback or --delay, or bring longer series.")
+  train_rows = splits["train"].values
+  mean, variance = train_rows.mean(axis=0), train_rows.var(axis=0)
+  print(f"[Trainer] {config.model} ({'residual' if config.residual else 'level'} head): "
+        f"{len(ends['train'])} train, {len(ends['validation'])} validation, "
+        f"{len(ends['eval'])} eval windows of {lookback} rows (every {described['step']}), "
+        f"{delay} ahead; {len(features)} features normalised with train-split statistics",
+        flush=True)
+
+  def windows(name, shuffle=False):
+    return data.window_dataset(splits[name].values, ends[name], lookback, delay, target,
+                               config.batch_size, shuffle=shuffle, seed=config.seed)
+
+  model = models.build_forecaster(config, lookback, windowing.sampled_rows(
+      lookback, described["step"]), mean, variance, target)
+  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mae")
+  history = {"train": hygiene.fit_phase(model, config, model_run_dir, "train",
+                                        windows("train", shuffle=True), windows("validation"),
+                                        config.epochs)}
+  print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
+    json.dump(history, f, indent=1, default=float)
+
+  eval_rows = splits["eval"]
+  forecast = np.concatenate([model(x, training=False).numpy() for x, _ in windows("eval")])
+  actual = eval_rows.values[ends["eval"] + delay, target]
+  lag = windowing.seasonal_lag(delay, described.get("seasonal_period"), lookback)
+  scores = write_baselines(actual, forecast, data.baseline_forecasts(
+      eval_rows.values, ends["eval"], target, lag), described, model_run_dir)
+  print("[Trainer] eval MAE: model {model_eval_mae:.4f}, persistence {persistence_mae:.4f}"
+        .format(**scores) + (f", seasonal naive {scores['seasonal_naive_mae']:.4f}"
+                             if scores.get("seasonal_naive_mae") is not None else "")
+        + f" ({scores['eval_windows']} eval windows)", flush=True)
+  write_reports(model, history, eval_rows, ends["eval"], forecast, scores, described,
+                config.plot_rows, model_run_dir)
+  export_forecaster(model, described, serving_model_dir)
+  return model
+
+
+def write_baselines(actual: np.ndarray, forecast: np.ndarray,
+                    baselines: Dict[str, np.ndarray], described: dict,
+                    model_run_dir: str) -> dict:
+  """MAE of the model and of each common-sense forecast on the same eval windows."""
+  scores = {"model_eval_mae": float(np.mean(np.abs(forecast - actual))),
+            "persistence_mae": None, "seasonal_naive_mae": None,
+            "seasonal_period": described.get("seasonal_period"),
+            "eval_windows": int(len(actual))}
+  for name, values in baselines.items():
+    scores[f"{name}_mae"] = float(np.mean(np.abs(values - actual)))
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "baselines.json"), "w") as f:
+    json.dump(scores, f, indent=1)
+  return scores
+
+
+def write_reports(model: keras.Model, history: dict, eval_rows: data.SplitRows,
+                  ends: np.ndarray, forecast: np.ndarray, scores: dict, described: dict,
+                  plot_rows: int, model_run_dir: str) -> dict:
+  folder = reports.reports_dir(model_run_dir)
+  written = {
+      "training_curves": reports.training_curves(
+          history, os.path.join(folder, "training_curves.png"), metrics=("loss",)),
+      "forecast_vs_actual": forecast_plot(eval_rows, ends, forecast, described, plot_rows,
+                                          os.path.join(folder, "forecast_vs_actual.png")),
+      "mae_vs_baselines": mae_bars(scores, described["target"],
+                                   os.path.join(folder, "mae_vs_baselines.png")),
+      "model_plot": reports.model_plot(model, os.path.join(folder, "model.png")),
+  }
+  print(f"[Trainer] reports written to {folder}", flush=True)
+  return written
+
+
+def forecast_plot(eval_rows: data.SplitRows, ends: np.ndarray, forecast: np.ndarray,
+                  described: dict, plot_rows: int, path: str) -> str:
+  """The first eval chunk's actual target against the forecast and persistence."""
+  plt = reports.plt
+  target = described["features"].index(described["target"])
+  delay = described["delay"]
+  # The first eval chunk long enough for a window (a segment break may cut the first short).
+  start, end, series = next(c for c in eval_rows.chunks if np.any((ends >= c[0]) & (ends < c[1])))
+  shown = np.flatnonzero((ends >= start) & (ends < end))[:plot_rows]
+  steps = ends[shown] + delay
+  fig, ax = plt.subplots(figsize=(11, 4))
+  hours = (eval_rows.timestamps[steps] - eval_rows.timestamps[steps[0]]) / 3600.0
+  ax.plot(hours, eval_rows.values[steps, target], label="actual", color="black")
+  ax.plot(hours, forecast[shown], label="model forecast")
+  ax.plot(hours, eval_rows.values[ends[shown], target], label="persistence", alpha=0.6,
+          linestyle="--")
+  ax.set_xlabel("hours into the eval period")
+  ax.set_ylabel(described["target"])
+  ax.set_title(f"{series}: {delay} rows ahead")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  return reports.save_figure(fig, path)
+
+
+def mae_bars(scores: dict, target: str, path: str) -> str:
+  plt = reports.plt
+  bars = {"model": scores["model_eval_mae"], "persistence": scores["persistence_mae"]}
+  if scores.get("seasonal_naive_mae") is not None:
+    bars["seasonal naive"] = scores["seasonal_naive_mae"]
+  fig, ax = plt.subplots(figsize=(6, 4))
+  ax.bar(list(bars), list(bars.values()), color=["tab:blue"] + ["tab:gray"] * (len(bars) - 1))
+  for i, value in enumerate(bars.values()):
+    ax.text(i, value, f"{value:.3f}", ha="center", va="bottom")
+  ax.set_ylabel(f"eval MAE ({target})")
+  ax.set_title("model against the common-sense baselines")
+  fig.tight_layout()
+  return reports.save_figure(fig, path)
+
+
+def export_forecaster(model: keras.Model, described: dict, export_dir: str) -> None:
+  """serving_default(window: float32 [batch, lookback, features], raw) -> forecast [batch];
+  serving_examples parses the `window` feature of the eval windows; assets/features.json
+  names the columns in order."""
+  lookback, features = described["lookback"], len(described["features"])
+
+  def serve(window):
+    return {"forecast": model(window, training=False)}
+
+  export.export_with_signatures(
+      model, export_dir, serve, tf.TensorSpec([None, lookback, features], tf.float32,
+                                              name="window"),
+      lambda serialized: tf.reshape(tf.io.parse_example(serialized, {
+          "window": tf.io.FixedLenFeature([lookback * features], tf.float32)})["window"],
+          [-1, lookback, features]))
+  export.write_asset(export_dir, FEATURES_ASSET, {
+      **described, "input": "window", "output": "forecast",
+      "shape": [None, lookback, features]})
