@@ -28,5 +28,6 @@ RUN python -m pip install --no-cache-dir -r requirements.lock
 # imports the installed copy, not the sources in /toolkit.
 COPY . .
 RUN python -m pip install --no-cache-dir --no-deps --no-build-isolation . && \
-    cd / && python -c "import pipeline_config, pipeline, components, trainer, tfx; \
+    cd / && python -c "import os, pipeline_config, pipeline, components, trainer, schemas, tfx; \
+assert os.path.exists(schemas.schema_path('image_schema.pbtxt')); \
 print('toolkit installed; tfx', tfx.__version__)"
