@@ -117,8 +117,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     rows, ingested = [], []
     split_files: Dict[str, list] = {name: [] for name in split_names + [HISTORY_SPLIT]}
     for span, walk in walks:
-      manifest = (os.path.join(cache_root, "manifests", f"{span.folder or 'root'}.json")
-                  if "://" not in cache_root else None)
+      manifest = f"{cache_root.rstrip('/')}/manifests/{span.folder or 'root'}.json"
       span_dir = os.path.join(cache_root, _span_key(span.root(root), walk, labels, options,
                                                     task_config, task.name, manifest))
       where = f"span {span.number}" if span.folder else root
