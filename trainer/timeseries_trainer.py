@@ -31,7 +31,7 @@ from tensorflow import keras
 import pipeline_config
 from components.timeseries_example_gen import executor as ts_executor, \
     windows as windowing
-from trainer.common import examples, export, hygiene, reports
+from trainer.common import distribution, examples, export, hygiene, reports
 from trainer.timeseries import data, models
 
 CONFIG_KEY = "timeseries_trainer"
@@ -80,12 +80,15 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
     return data.window_dataset(splits[name].values, ends[name], lookback, delay, target,
                                config.batch_size, shuffle=shuffle, seed=config.seed)
 
-  model = models.build_forecaster(config, lookback, windowing.sampled_rows(
-      lookback, described["step"]), mean, variance, target)
-  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mae")
-  history = {"train": hygiene.fit_phase(model, config, model_run_dir, "train",
-                                        windows("train", shuffle=True), windows("validation"),
-                                        config.epochs)}
+  # Built, compiled and fitted under the configured tf.distribute strategy.
+  strategy = distribution.start(config.distribution, model_run_dir)
+  with strategy.scope():
+    model = models.build_forecaster(config, lookback, windowing.sampled_rows(
+        lookback, described["step"]), mean, variance, target)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mae")
+    history = {"train": hygiene.fit_phase(model, config, model_run_dir, "train",
+                                          windows("train", shuffle=True), windows("validation"),
+                                          config.epochs)}
   print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
   with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)

@@ -85,6 +85,9 @@ class IngestConfig:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
 
 
+DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
+
+
 @dataclass
 class FitConfig:
   """What every task's training shares (trainer/common/hygiene.py): batches, the head, the
@@ -100,8 +103,16 @@ class FitConfig:
   reduce_lr_factor: float = 0.1
   # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
   class_weights: str = "auto"
+  # tf.distribute strategy (trainer/common/distribution.py): "auto" (MirroredStrategy when
+  # more than one GPU is visible, else none), "none", "mirrored" (every visible GPU, or the
+  # CPU) or "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG). batch_size is the
+  # global batch, split across the replicas.
+  distribution: str = "auto"
 
   def validate_fit(self):
+    if self.distribution not in DISTRIBUTIONS:
+      raise ToolkitError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}. "
+                         f"Received: distribution={self.distribution!r}")
     for name in ("batch_size", "dense_units"):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")

@@ -42,6 +42,7 @@ _OVERRIDES = {
     "fine_tune_learning_rate": (None, "fine_tune_learning_rate", float),
     "seed": (None, "seed", int),
     "class_weights": (None, "class_weights", str),
+    "distribution": (None, "distribution", str),
     "text_model": ("text_trainer", "model", str),
     "epochs": (None, "epochs", int),
     "learning_rate": (None, "learning_rate", float),

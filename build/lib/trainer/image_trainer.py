@@ -25,7 +25,7 @@ from tensorflow import keras
 import pipeline_config
 from trainer import backbones, data, export, feature_cache, image_decoding, image_reports
 from trainer import model as model_lib, warm_start, weights
-from trainer.common import examples, hygiene, reports
+from trainer.common import distribution, examples, hygiene, reports
 
 FEATURE_CACHE_STATS = "feature_cache.json"
 
@@ -75,62 +75,66 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   validation_data = data.make_dataset(validation_files, config.image_size, config.batch_size,
                                       shuffle=False, seed=config.seed, background=background)
 
-  model, base = model_lib.build_classifier(
-      backbone, len(label_names), config.image_size, weights_path,
-      config.dense_units, config.dropout)
-  warm = warm_start.load(model, label_names, base_model, lambda n: model_lib.build_classifier(
-      backbone, n, config.image_size, None, config.dense_units, config.dropout)[0],
-      model_run_dir)
-  if warm:
-    config = dataclasses.replace(
-        config, head_epochs=_fewer(config.head_epochs, config.warm_start_epochs),
-        fine_tune_epochs=_fewer(config.fine_tune_epochs, config.warm_start_epochs))
-  counts = data.label_counts(train_files, len(label_names))
-  class_weight = hygiene.class_weights(counts, config.class_weights)
-  print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
-        f"weights {'off' if class_weight is None else 'on'}", flush=True)
+  # Built, compiled and fitted under the configured tf.distribute strategy (the feature
+  # cache's extraction too); exported after it.
+  strategy = distribution.start(config.distribution, model_run_dir)
+  with strategy.scope():
+    model, base = model_lib.build_classifier(
+        backbone, len(label_names), config.image_size, weights_path,
+        config.dense_units, config.dropout)
+    warm = warm_start.load(model, label_names, base_model, lambda n: model_lib.build_classifier(
+        backbone, n, config.image_size, None, config.dense_units, config.dropout)[0],
+        model_run_dir)
+    if warm:
+      config = dataclasses.replace(
+          config, head_epochs=_fewer(config.head_epochs, config.warm_start_epochs),
+          fine_tune_epochs=_fewer(config.fine_tune_epochs, config.warm_start_epochs))
+    counts = data.label_counts(train_files, len(label_names))
+    class_weight = hygiene.class_weights(counts, config.class_weights)
+    print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
+          f"weights {'off' if class_weight is None else 'on'}", flush=True)
 
-  def fit(trainee, phase, x, validation, epochs, **kwargs):
-    return hygiene.fit_phase(trainee, config, model_run_dir, phase, x, validation, epochs,
-                             class_weight, **kwargs)
+    def fit(trainee, phase, x, validation, epochs, **kwargs):
+      return hygiene.fit_phase(trainee, config, model_run_dir, phase, x, validation, epochs,
+                               class_weight, **kwargs)
 
-  print(f"[Trainer] phase 1: {backbone.name} base "
-        f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
-        f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
-  if backbone.transfer and config.feature_cache_dir and not online:
-    cache = feature_cache.FeatureCache(
-        config.feature_cache_dir, backbone.name, config.image_size,
-        feature_cache.weights_fingerprint(base),
-        feature_cache.config_fingerprint(augmentation) if augmentation else "",
-        decoding_fingerprint=feature_cache.decoding_fingerprint(background))
-    extractor = model_lib.feature_extractor(model)
-    train_x, train_y = feature_cache.extract_from_files(
-        extractor, cache, train_files, config.image_size, config.batch_size, background)
-    validation_x, validation_y = feature_cache.extract_from_files(
-        extractor, cache, validation_files, config.image_size, config.batch_size, background)
-    stats = cache.stats()
-    print(f"[Trainer] feature cache: {stats['hits']} hits, {stats['misses']} misses "
-          f"({stats['namespace']})", flush=True)
-    with tf.io.gfile.GFile(os.path.join(model_run_dir, FEATURE_CACHE_STATS), "w") as f:
-      json.dump(stats, f, indent=1)
-    head = model.get_layer(model_lib.HEAD)
-    compile_model(head, keras.optimizers.Adam(config.head_learning_rate))
-    history = {"head": fit(head, "head", train_x, (validation_x, validation_y),
-                           config.head_epochs,
-                           y=train_y, batch_size=config.batch_size, shuffle=True)}
-  else:
-    compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
-    history = {"head": fit(model, "head", train_data, validation_data, config.head_epochs)}
+    print(f"[Trainer] phase 1: {backbone.name} base "
+          f"{'frozen' if backbone.transfer else 'trained from scratch'}, up to "
+          f"{config.head_epochs} epochs at learning rate {config.head_learning_rate}", flush=True)
+    if backbone.transfer and config.feature_cache_dir and not online:
+      cache = feature_cache.FeatureCache(
+          config.feature_cache_dir, backbone.name, config.image_size,
+          feature_cache.weights_fingerprint(base),
+          feature_cache.config_fingerprint(augmentation) if augmentation else "",
+          decoding_fingerprint=feature_cache.decoding_fingerprint(background))
+      extractor = model_lib.feature_extractor(model)
+      train_x, train_y = feature_cache.extract_from_files(
+          extractor, cache, train_files, config.image_size, config.batch_size, background)
+      validation_x, validation_y = feature_cache.extract_from_files(
+          extractor, cache, validation_files, config.image_size, config.batch_size, background)
+      stats = cache.stats()
+      print(f"[Trainer] feature cache: {stats['hits']} hits, {stats['misses']} misses "
+            f"({stats['namespace']})", flush=True)
+      with tf.io.gfile.GFile(os.path.join(model_run_dir, FEATURE_CACHE_STATS), "w") as f:
+        json.dump(stats, f, indent=1)
+      head = model.get_layer(model_lib.HEAD)
+      compile_model(head, keras.optimizers.Adam(config.head_learning_rate))
+      history = {"head": fit(head, "head", train_x, (validation_x, validation_y),
+                             config.head_epochs,
+                             y=train_y, batch_size=config.batch_size, shuffle=True)}
+    else:
+      compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
+      history = {"head": fit(model, "head", train_data, validation_data, config.head_epochs)}
 
-  blocks = fine_tune_block_count(config, backbone)
-  if blocks and config.fine_tune_epochs:
-    model_lib.unfreeze_top_blocks(base, backbone, blocks)
-    print(f"[Trainer] phase 2: fine-tuning {model_lib.top_block_names(backbone, blocks)}, "
-          f"up to {config.fine_tune_epochs} epochs at learning rate "
-          f"{config.fine_tune_learning_rate}", flush=True)
-    compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
-    history["fine_tune"] = fit(model, "fine_tune", train_data, validation_data,
-                               config.fine_tune_epochs)
+    blocks = fine_tune_block_count(config, backbone)
+    if blocks and config.fine_tune_epochs:
+      model_lib.unfreeze_top_blocks(base, backbone, blocks)
+      print(f"[Trainer] phase 2: fine-tuning {model_lib.top_block_names(backbone, blocks)}, "
+            f"up to {config.fine_tune_epochs} epochs at learning rate "
+            f"{config.fine_tune_learning_rate}", flush=True)
+      compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
+      history["fine_tune"] = fit(model, "fine_tune", train_data, validation_data,
+                                 config.fine_tune_epochs)
 
   with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)

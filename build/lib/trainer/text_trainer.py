@@ -33,7 +33,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
-from trainer.common import examples, export, hygiene, reports
+from trainer.common import distribution, examples, export, hygiene, reports
 from trainer.text import baselines, documents, embeddings, models, normalise, \
     vectorization, wrong_examples
 
@@ -91,32 +91,35 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
     print(f"[Trainer] embeddings: {coverage['hits']} of {coverage['vocabulary_tokens']} "
           f"vocabulary tokens found ({coverage['coverage']:.1%}), {coverage['misses']} "
           f"missing, e.g. {coverage['example_misses'][:5]}", flush=True)
-  model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
+  # Built, compiled and fitted under the configured tf.distribute strategy.
+  strategy = distribution.start(config.distribution, model_run_dir)
+  with strategy.scope():
+    model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
 
-  counts = examples.label_counts(train_files, len(label_names))
-  class_weight = hygiene.class_weights(counts, config.class_weights)
-  print(f"[Trainer] {counts.sum()} training documents per class {counts.tolist()}; class "
-        f"weights {'off' if class_weight is None else 'on'}", flush=True)
+    counts = examples.label_counts(train_files, len(label_names))
+    class_weight = hygiene.class_weights(counts, config.class_weights)
+    print(f"[Trainer] {counts.sum()} training documents per class {counts.tolist()}; class "
+          f"weights {'off' if class_weight is None else 'on'}", flush=True)
 
-  def fit(phase, epochs):
-    return hygiene.fit_phase(model, config, model_run_dir, phase, train_data,
-                             validation_data, epochs, class_weight)
+    def fit(phase, epochs):
+      return hygiene.fit_phase(model, config, model_run_dir, phase, train_data,
+                               validation_data, epochs, class_weight)
 
-  print(f"[Trainer] phase 1: {describe(config, matrix is not None)}, up to {config.epochs} "
-        f"epochs at learning rate {config.learning_rate}", flush=True)
-  hygiene.compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
-  history = {"train": fit("train", config.epochs)}
+    print(f"[Trainer] phase 1: {describe(config, matrix is not None)}, up to {config.epochs} "
+          f"epochs at learning rate {config.learning_rate}", flush=True)
+    hygiene.compile_classifier(model, keras.optimizers.Adam(config.learning_rate))
+    history = {"train": fit("train", config.epochs)}
 
-  if config.fine_tune_epochs and matrix is not None:
-    model.get_layer(models.EMBEDDING).trainable = True
-    print(f"[Trainer] phase 2: pretrained embedding unfrozen, up to "
-          f"{config.fine_tune_epochs} epochs at learning rate "
-          f"{config.fine_tune_learning_rate}", flush=True)
-    hygiene.compile_classifier(model, keras.optimizers.Adam(config.fine_tune_learning_rate))
-    history["fine_tune"] = fit("fine_tune", config.fine_tune_epochs)
-  elif config.fine_tune_epochs:
-    print("[Trainer] phase 2 skipped: no pretrained embeddings to unfreeze (the model was "
-          "trained end to end in phase 1)", flush=True)
+    if config.fine_tune_epochs and matrix is not None:
+      model.get_layer(models.EMBEDDING).trainable = True
+      print(f"[Trainer] phase 2: pretrained embedding unfrozen, up to "
+            f"{config.fine_tune_epochs} epochs at learning rate "
+            f"{config.fine_tune_learning_rate}", flush=True)
+      hygiene.compile_classifier(model, keras.optimizers.Adam(config.fine_tune_learning_rate))
+      history["fine_tune"] = fit("fine_tune", config.fine_tune_epochs)
+    elif config.fine_tune_epochs:
+      print("[Trainer] phase 2 skipped: no pretrained embeddings to unfreeze (the model was "
+            "trained end to end in phase 1)", flush=True)
   print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
 
   with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:

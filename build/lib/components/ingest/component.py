@@ -59,8 +59,7 @@ class ContentFingerprintDriver(example_gen_driver.FileBasedDriver):
     exec_properties = super().resolve_exec_properties(exec_properties, pipeline_info,
                                                       component_info)
     cache = exec_properties.get(executor.SPAN_CACHE_KEY)
-    manifest = (os.path.join(os.path.dirname(cache), "input_manifest.json")
-                if cache and "://" not in cache else None)
+    manifest = f"{os.path.dirname(cache.rstrip('/'))}/input_manifest.json" if cache else None
     exec_properties[example_gen_utils.FINGERPRINT_PROPERTY_NAME] = walk.content_fingerprint(
         root, manifest)
     return exec_properties

@@ -117,8 +117,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     rows, ingested = [], []
     split_files: Dict[str, list] = {name: [] for name in split_names + [HISTORY_SPLIT]}
     for span, walk in walks:
-      manifest = (os.path.join(cache_root, "manifests", f"{span.folder or 'root'}.json")
-                  if "://" not in cache_root else None)
+      manifest = f"{cache_root.rstrip('/')}/manifests/{span.folder or 'root'}.json"
       span_dir = os.path.join(cache_root, _span_key(span.root(root), walk, labels, options,
                                                     task_config, task.name, manifest))
       where = f"span {span.number}" if span.folder else root
@@ -167,7 +166,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     for key in ("found", "ingested", "normalised", "rejected", "skipped"):
       report_artifact.set_int_custom_property(key, totals[key])
     report_artifact.set_int_custom_property("span", newest.number)
-    examples.set_int_custom_property("span", newest.number)
+    examples.span = newest.number        # the Examples type's own property (TFX reads it)
     examples.set_string_custom_property("label_names", json.dumps(vocab.names))
     logging.info("%s: %s", task.name, totals)
     print(f"[{task.name}] found {totals['found']} files: {totals['ingested']} ingested, "

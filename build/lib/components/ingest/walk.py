@@ -20,10 +20,8 @@ import stat
 import unicodedata
 from typing import Callable, List, Optional
 
-import tensorflow as tf
-
 import pipeline_config
-from components.ingest.records import SKIPPED, FileRecord, error_text
+from components.ingest.records import SKIPPED, FileRecord, error_text, is_uri, tf
 
 SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 
@@ -37,11 +35,6 @@ class WalkResult:
 
 def _is_hidden(part: str) -> bool:
   return part.startswith(".")
-
-
-def is_uri(path: str) -> bool:
-  """True for a path that only tf.io.gfile can read (gs://, ram://, ...)."""
-  return "://" in path
 
 
 @dataclasses.dataclass
@@ -250,7 +243,7 @@ def _write_manifest(path: str, entries: dict) -> None:
 
 def _file_sha256(path: str) -> str:
   h = hashlib.sha256()
-  with tf.io.gfile.GFile(path, "rb") as f:
+  with (tf.io.gfile.GFile(path, "rb") if is_uri(path) else open(path, "rb")) as f:
     for chunk in iter(lambda: f.read(1 << 20), b""):
       h.update(chunk)
   return h.hexdigest()
