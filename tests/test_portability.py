@@ -53,7 +53,9 @@ def external_services(tmp_path_factory):
   """A local job service and an external SDK worker pool, started and stopped here; the
   workers import the toolkit as a cluster's image would (PYTHONPATH)."""
   logs = tmp_path_factory.mktemp("beam_services")
-  env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", "")}
+  # The pool starts each SDK worker as `python -c ...`: this environment's python first.
+  env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
   job_port, pool_port = _free_port(), _free_port()
   started = []
   try:
