@@ -55,7 +55,8 @@ class ContentFingerprintDriver(example_gen_driver.FileBasedDriver):
 
   def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
     root = exec_properties[executor.INPUT_BASE_KEY]
-    walk.check_data_root(root)             # raises the message that says what to pass
+    if not (walk.is_uri(root) or os.path.isdir(root)):
+      walk.check_data_root(root)           # raises the message that says what to pass
     exec_properties = super().resolve_exec_properties(exec_properties, pipeline_info,
                                                       component_info)
     cache = exec_properties.get(executor.SPAN_CACHE_KEY)
