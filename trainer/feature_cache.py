@@ -17,6 +17,7 @@ Layout ({ns} = {backbone}-{size}px-{weights_fingerprint[:16]}-d{decoding_fingerp
   {cache_root}/{ns}/{sha[:2]}/{sha}-v{k}-{aug[:12]}.npy
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import io
@@ -30,6 +31,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from trainer import data, image_decoding
+from trainer.common import examples
 
 
 def config_fingerprint(config) -> str:
@@ -99,21 +101,42 @@ def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_pattern
                        background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
                        ) -> Tuple[np.ndarray, np.ndarray]:
   """Features and labels of every example, decoding and running the base only for images
-  the cache lacks. `extractor` maps pixels to pooled features (trainer.model)."""
-  @tf.function(reduce_retracing=True)
-  def compute(encoded):
-    return extractor(data.decode_images(encoded, image_size, background), training=False)
+  the cache lacks. `extractor` maps pixels to pooled features (trainer.model).
 
-  features, labels = [], []
-  for batch in data.record_batches(file_patterns, batch_size):
-    shas = [s.decode() for s in batch[data.SHA_KEY].numpy()]
-    variants = batch[data.VARIANT_KEY].numpy().tolist()
-    found = [cache.get(s, v) for s, v in zip(shas, variants)]
-    missing = [i for i, f in enumerate(found) if f is None]
-    if missing:
-      for i, value in zip(missing, compute(tf.gather(batch[data.IMAGE_KEY], missing)).numpy()):
-        cache.put(shas[i], variants[i], value)
-        found[i] = value
-    features.append(np.stack(found))
+  Two passes over the records: the keys (sha256, variant, label) and the cache lookups
+  first; then the misses alone are decoded on tf.data's parallel threads and prefetched, so
+  decoding overlaps the base's forward pass, and their features are written to the cache on
+  background threads."""
+  files = examples.record_files(file_patterns)
+  key_spec = {data.LABEL_KEY: tf.io.FixedLenFeature([], tf.int64),
+              data.SHA_KEY: tf.io.FixedLenFeature([], tf.string),
+              data.VARIANT_KEY: tf.io.FixedLenFeature([], tf.int64, default_value=0)}
+  shas, variants, labels = [], [], []
+  for batch in examples.records(files).batch(1024).map(
+      lambda b: tf.io.parse_example(b, key_spec)):
+    shas += [s.decode() for s in batch[data.SHA_KEY].numpy()]
+    variants += batch[data.VARIANT_KEY].numpy().tolist()
     labels.append(batch[data.LABEL_KEY].numpy())
-  return np.concatenate(features), np.concatenate(labels)
+  found = [cache.get(s, v) for s, v in zip(shas, variants)]
+  missing = np.array([f is None for f in found])
+  if missing.any():
+    wanted = tf.constant(missing)
+    image_spec = {data.IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+    pixels = (examples.records(files).enumerate()
+              .filter(lambda i, _: wanted[i])
+              .map(lambda i, record: (i, data.decode_image(
+                  tf.io.parse_single_example(record, image_spec)[data.IMAGE_KEY],
+                  image_size, background)),
+                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+              .batch(batch_size).prefetch(2))
+    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    with concurrent.futures.ThreadPoolExecutor(2) as writers:
+      written = []
+      for index, batch in pixels:
+        values = forward(batch).numpy()
+        for i, value in zip(index.numpy().tolist(), values):
+          found[i] = value
+          written.append(writers.submit(cache.put, shas[i], variants[i], value))
+      for future in written:
+        future.result()                     # a failed write fails the Trainer
+  return np.stack(found), np.concatenate(labels)

@@ -14,6 +14,24 @@ from components.ingest import records, report
 from components.ingest.example_encoding import encode_example
 
 
+def _fast_tfrecord_checksums() -> None:
+  """Beam's TFRecord writer checksums every record with python-snappy's CRC32C when it is
+  installed, else crcmod's (it logs "Couldn't find python-snappy ..."). google-crc32c (a
+  dependency of the Google Cloud clients, in the lock) computes the same CRC32C about 30x
+  faster; with its C implementation it becomes the writer's function. Same values: the files
+  are byte-identical."""
+  try:
+    import google_crc32c  # pylint: disable=import-outside-toplevel
+    from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return
+  if google_crc32c.implementation == "c" and not tfrecordio._default_crc32c_fn.fn:  # pylint: disable=protected-access
+    tfrecordio._default_crc32c_fn.fn = google_crc32c.value  # pylint: disable=protected-access
+
+
+_fast_tfrecord_checksums()
+
+
 def key_file(record: records.FileRecord, task, options) -> records.FileRecord:
   """The task reads the candidate and sets its content key (`sha256`)."""
   return task.key_file(record, options)
@@ -95,4 +113,4 @@ def write_rows(rows: List[dict], skipped_rows: List[dict], path: str) -> None:
   """One span's report rows (the executor builds the report over the window's spans)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   with tf.io.gfile.GFile(path, "w") as f:
-    json.dump(rows + skipped_rows, f, ensure_ascii=False)
+    f.write(json.dumps(rows + skipped_rows, ensure_ascii=False))   # one write, not one per token

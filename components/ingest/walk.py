@@ -11,6 +11,7 @@ are no symlinks or special files and every object found is a file (one extra isd
 per name that the store does not mark as a folder with a trailing "/").
 """
 
+import concurrent.futures
 import dataclasses
 import hashlib
 import json
@@ -192,6 +193,9 @@ def _join(rel_dir: str, name: str) -> str:
   return f"{rel_dir}/{name}" if rel_dir else name
 
 
+HASH_THREADS = 4
+
+
 def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   """A digest of every file's relative path and content under `root` (cache key).
 
@@ -203,13 +207,22 @@ def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   walk = walk_data_root(root, classes=False)      # every file's content, in a folder or not
   known = _read_manifest(manifest) if manifest else {}
   seen = {}
-  for record in sorted(walk.candidates + walk.skipped, key=lambda r: r.path):
+  ordered = sorted(walk.candidates + walk.skipped, key=lambda r: r.path)
+  for record in ordered:
+    if record.source:
+      seen[record.path] = _size_and_mtime(record.source)
+  changed = [r for r in ordered if r.source and (
+      known.get(r.path) is None or known[r.path][:2] != seen[r.path])]
+  # Reads and hashing release the GIL: changed files are hashed on threads (a bucket's
+  # latency overlaps too); the digest is still built in path order.
+  with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
+    hashed = dict(zip((r.path for r in changed),
+                      pool.map(lambda r: _file_sha256(r.source), changed)))
+  for record in ordered:
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:
-      stamp = _size_and_mtime(record.source)
-      entry = known.get(record.path)
-      sha = entry[2] if entry and entry[:2] == stamp else _file_sha256(record.source)
-      seen[record.path] = stamp + [sha]
+      sha = hashed.get(record.path) or known[record.path][2]
+      seen[record.path] = seen[record.path] + [sha]
       digest.update(sha.encode())
   if manifest and seen != known:
     _write_manifest(manifest, seen)
@@ -237,7 +250,7 @@ def _write_manifest(path: str, entries: dict) -> None:
   # Write then rename: atomic on a local disk; on an object store the rename is a copy and a
   # delete, and a reader sees either the old manifest or the whole new one.
   with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-    json.dump(entries, f)
+    f.write(json.dumps(entries))          # one write: GFile writes each json.dump chunk
   tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
