@@ -541,7 +541,11 @@ class PipelineConfig:
 
   @property
   def serving_dir(self) -> str:
-    return self._under_root("serving")
+    """Pushed models. Under a pipeline root URI, per pipeline: several pipelines (tasks) may
+    share the root, and LatestPushedModel reads the newest model here."""
+    if self.pipeline_root_uri:
+      return f"{self.pipeline_root}/{self.pipeline_name}/serving"
+    return self._local("serving")
 
   @property
   def feature_cache_dir(self) -> str:

@@ -26,7 +26,8 @@ def time_keras_pass(root: str, loader=None) -> float:
 
 
 def time_ingest(root: str, out: str, beam_args, executor_class=executor.Executor,
-                task_config=None, expect_all: bool = True) -> float:
+                task_config=None, expect_all: bool = True,
+                ingest: "pipeline_config.IngestConfig | None" = None) -> float:
   """Seconds for one ingestion of `root` by a folder ExampleGen executor into `out`."""
   shutil.rmtree(out, ignore_errors=True)
   examples = standard_artifacts.Examples()
@@ -37,7 +38,8 @@ def time_ingest(root: str, out: str, beam_args, executor_class=executor.Executor
       base_beam_executor.BaseBeamExecutor.Context(beam_pipeline_args=beam_args))
   properties = {
       executor.INPUT_BASE_KEY: root,
-      executor.INGEST_CONFIG_KEY: pipeline_config.to_json(pipeline_config.IngestConfig())}
+      executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
+          ingest or pipeline_config.IngestConfig())}
   if task_config is not None:
     properties[executor.TASK_CONFIG_KEY] = pipeline_config.to_json(task_config)
   start = time.perf_counter()
@@ -66,7 +68,27 @@ def run(work: str, count: int, repeats: int) -> dict:
   processes_s = min(time_ingest(root, os.path.join(work, "w3"), processes)
                     for _ in range(repeats))
   two_s = min(threads_s, processes_s)
+  # Scaling with workers: each worker decodes on one thread (decode_threads=1), one worker
+  # against two processes (on this 2-core machine the default, one worker decoding on every
+  # core, is the ingest_1_worker figure above).
+  serial = pipeline_config.IngestConfig(decode_threads=1)
+  one_serial_s = min(time_ingest(root, os.path.join(work, "w4"), one, ingest=serial)
+                     for _ in range(repeats))
+  two_serial_s = min(time_ingest(root, os.path.join(work, "w5"), processes, ingest=serial)
+                     for _ in range(repeats))
+  # Runner portability: the same ingestion on the PortableRunner (embedded job server,
+  # LOOPBACK workers), as on Flink/Spark/Dataflow through a job endpoint.
+  portable = ["--runner=PortableRunner", "--job_endpoint=embed",
+              "--environment_type=LOOPBACK"]
+  time_ingest(root, os.path.join(work, "w6"), portable)
+  portable_s = min(time_ingest(root, os.path.join(work, "w6"), portable)
+                   for _ in range(repeats))
   return {
+      "ingest_1_worker_1_thread_images_per_s": round(count / one_serial_s, 1),
+      "ingest_2_workers_1_thread_images_per_s": round(count / two_serial_s, 1),
+      "ingest_2_workers_vs_1": round(one_serial_s / two_serial_s, 3),
+      "ingest_portable_images_per_s": round(count / portable_s, 1),
+      "portable_vs_direct": round(one_s / portable_s, 3),
       "ingest_files": count,
       "ingest_keras_images_per_s": round(count / keras_s, 1),
       "ingest_1_worker_images_per_s": round(count / one_s, 1),

@@ -125,6 +125,8 @@ def data_root_uri(config: pipeline_config.PipelineConfig) -> str:
 def drop_layout(config: pipeline_config.PipelineConfig) -> str:
   """The configured drop layout, or for "auto" the data root's own (spans.py); a data root
   that cannot be listed here (a bucket while compiling offline) is taken as span-<N>."""
+  if not tasks.get_task(config.task).has_classes:
+    return "flat"          # series files anywhere under the root (no drops for time series yet)
   if config.drop_layout != "auto":
     return config.drop_layout
   root = data_root_uri(config)

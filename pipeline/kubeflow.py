@@ -66,6 +66,12 @@ def compile_pipeline(config: pipeline_config.PipelineConfig, target: str, output
       return job
     import yaml  # pylint: disable=import-outside-toplevel
     spec = job["pipelineSpec"]
+    # No driver hook runs there: the ExampleGen's inputs never change, so a cached ingestion
+    # would hide every new drop; the pushed model changes outside the pipeline's view.
+    for name, task in spec["root"]["dag"]["tasks"].items():
+      if name.endswith("ExampleGen") or name in (factory.LATEST_PUSHED_ID,
+                                                 factory.EVALUATOR_BASELINE_ID):
+        task["cachingOptions"] = {"enableCache": False}
     spec["defaultPipelineRoot"] = config.pipeline_root
     f.write(f"# {config.pipeline_name}: compiled by the transfer-learning toolkit from "
             "TFX for open-source KFP v2 (kfp.Client().upload_pipeline / "

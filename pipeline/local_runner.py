@@ -1,6 +1,5 @@
 """Runs the pipeline in-process with TFX's LocalDagRunner and Beam's DirectRunner."""
 
-import os
 import unicodedata
 from typing import Optional
 
@@ -19,9 +18,7 @@ def baseline_skip_reason(config: pipeline_config.PipelineConfig) -> Optional[str
     return None
   chosen = span_lib.window(span_lib.detect_spans(config.data_root), config.ingest.window)
   classes = {unicodedata.normalize("NFC", name) for span in chosen
-             for name in os.listdir(span.root(config.data_root))
-             if not name.startswith(".") and os.path.isdir(
-                 os.path.join(span.root(config.data_root), name))}
+             for name in span_lib.entries(span.root(config.data_root))[1]}
   previous = vocabulary.read(factory.vocabulary_uri(config))
   added = vocabulary.new_classes(previous, sorted(classes), chosen[-1].number,
                                  config.ingest.on_new_class)

@@ -189,3 +189,21 @@ def test_a_manifest_skips_rereading_unchanged_files_and_still_sees_changes(tmp_p
   assert read == [paths[0]] and changed == walk.content_fingerprint(root) != plain
   os.utime(paths[1], ns=(1, 1))                          # touched, same bytes: read, same
   assert walk.content_fingerprint(root, manifest) == changed and read[-1] == paths[1]
+
+
+def test_the_drivers_resolved_pattern_names_the_newest_span():
+  """TFX's driver refills {SPAN} without padding and the date spec as a date; an unresolved
+  pattern (no driver ran: open-source KFP) means the newest span under the root."""
+  from components.ingest import spans  # pylint: disable=import-outside-toplevel
+  assert spans.newest_number("span-7/*/*") == 7
+  assert spans.newest_number("2024-05-01/*/*") == 20240501
+  assert spans.newest_number("span-{SPAN}/*/*") is None
+  assert spans.newest_number("*/*") is None
+  found = [spans.Span(1, "span-001"), spans.Span(7, "span-007"), spans.Span(9, "span-009")]
+  assert [s.number for s in spans.window_ending_at(found, 7, None)] == [1, 7]
+  assert [s.number for s in spans.window_ending_at(found, 7, 1)] == [7]
+  assert [s.number for s in spans.window_ending_at(found, None, 2)] == [7, 9]
+  with pytest.raises(pipeline_config.ToolkitError, match="resolved span 8"):
+    spans.window_ending_at(found, 8, None)
+  assert spans.input_pattern("dated", True) == "{YYYY}-{MM}-{DD}/*/*"
+  assert spans.layout_of(found) == "span"

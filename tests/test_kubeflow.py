@@ -4,6 +4,7 @@ compiled steps run the way the cluster runs them (tests/kubeflow_steps.py)."""
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -80,7 +81,8 @@ def test_vertex_json_names_the_image_the_resolver_and_the_span_driver(compiled):
     assert len(example_gen) == 1
     hook = example_gen[0]["lifecycle"]["preCacheCheck"]
     assert hook["command"][-1] == DRIVER
-    assert "{SPAN}" in json.dumps(_tasks(spec)), "the input pattern names drops"
+    assert ("{SPAN}" in json.dumps(_tasks(spec))) == (task != "timeseries"), (
+        "the input pattern names drops (time series read every CSV)")
 
 
 def test_no_path_of_the_compiling_machine_in_either_file(compiled, tmp_path):
@@ -90,6 +92,25 @@ def test_no_path_of_the_compiling_machine_in_either_file(compiled, tmp_path):
     leaked = [p for p in local if p and p != "/" and p in text]
     assert not leaked, f"{task}/{target} contains {leaked}"
     assert "schemas/" not in text and f"{task}_schema.pbtxt" in text
+
+
+def test_kfp_never_caches_ingestion_or_the_pushed_model(compiled):
+  for task in pipeline_config.TASKS:
+    spec = yaml.safe_load(compiled[task, "kfp"][1])
+    uncached = {name for name, t in _tasks(spec).items()
+                if not t.get("cachingOptions", {}).get("enableCache")}
+    assert {"latest_pushed_model", "evaluator_baseline"} <= uncached
+    assert [name for name in uncached if name.endswith("ExampleGen")]
+    assert "Trainer" not in uncached
+
+
+def test_time_series_reads_every_csv_and_other_tasks_name_the_drops(compiled):
+  patterns = {task: json.loads(json.loads(compiled[task, "vertex"][1])["pipelineSpec"]["root"][
+      "dag"]["tasks"][f"{task.capitalize()}ExampleGen"]["inputs"]["parameters"]["input_config"][
+          "runtimeValue"]["constantValue"]["stringValue"])["splits"][0]["pattern"]
+              for task in pipeline_config.TASKS}
+  assert patterns == {"image": "span-{SPAN}/*/*", "text": "span-{SPAN}/*/*",
+                      "timeseries": "*"}
 
 
 def test_compile_refuses_what_a_cluster_cannot_use(tmp_path):
@@ -131,9 +152,14 @@ def test_every_named_step_imports_from_an_installed_wheel(compiled, tmp_path):
   names = _named_imports(specs)
   assert any(n.startswith("trainer.") for n in names) and any(
       n.startswith("components.") for n in names)
-  wheels = tmp_path / "wheels"
+  wheels, source = tmp_path / "wheels", tmp_path / "source"
+  # A copy of the sources, as `docker build` gets them (.dockerignore): the build writes its
+  # build/ and egg-info there, not into the repository.
+  shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+      ".venv", ".git", "work", "demo_data", "out", "build", "*.egg-info", "__pycache__",
+      ".pytest_cache"))
   subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                  "-q", "-w", str(wheels), REPO], check=True, cwd=tmp_path)
+                  "-q", "-w", str(wheels), str(source)], check=True, cwd=tmp_path)
   wheel, = glob.glob(str(wheels / "*.whl"))
   env_dir = tmp_path / "venv"
   venv.EnvBuilder(with_pip=False).create(env_dir)

@@ -63,6 +63,9 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice.
   """
   config.validate()
+  # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
+  # context starts (datasets, layers).
+  strategy = distribution.start(config.distribution, model_run_dir)
   keras.utils.set_random_seed(config.seed)
   tf.io.gfile.makedirs(model_run_dir)
   online = augmentation if augmentation and augmentation.mode == "online" else None
@@ -77,7 +80,6 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
 
   # Built, compiled and fitted under the configured tf.distribute strategy (the feature
   # cache's extraction too); exported after it.
-  strategy = distribution.start(config.distribution, model_run_dir)
   with strategy.scope():
     model, base = model_lib.build_classifier(
         backbone, len(label_names), config.image_size, weights_path,

@@ -65,6 +65,9 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
   `eval_files` are only scored (baselines.json, confidently_wrong.md).
   """
   config.validate()
+  # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
+  # context starts (datasets, layers).
+  strategy = distribution.start(config.distribution, model_run_dir)
   keras.utils.set_random_seed(config.seed)
   tf.io.gfile.makedirs(model_run_dir)
   started = time.time()
@@ -92,7 +95,6 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
           f"vocabulary tokens found ({coverage['coverage']:.1%}), {coverage['misses']} "
           f"missing, e.g. {coverage['example_misses'][:5]}", flush=True)
   # Built, compiled and fitted under the configured tf.distribute strategy.
-  strategy = distribution.start(config.distribution, model_run_dir)
   with strategy.scope():
     model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
 

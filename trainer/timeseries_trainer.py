@@ -55,6 +55,9 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
   `described` is the features.json ingestion wrote (features, target, lookback, step, delay,
   seasonal_period)."""
   config.validate()
+  # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
+  # context starts (datasets, layers).
+  strategy = distribution.start(config.distribution, model_run_dir)
   keras.utils.set_random_seed(config.seed)
   tf.io.gfile.makedirs(model_run_dir)
   started = time.time()
@@ -81,7 +84,6 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
                                config.batch_size, shuffle=shuffle, seed=config.seed)
 
   # Built, compiled and fitted under the configured tf.distribute strategy.
-  strategy = distribution.start(config.distribution, model_run_dir)
   with strategy.scope():
     model = models.build_forecaster(config, lookback, windowing.sampled_rows(
         lookback, described["step"]), mean, variance, target)

@@ -66,9 +66,9 @@ _COMPRESSION = {"none": beam.io.filesystem.CompressionTypes.UNCOMPRESSED,
                 "gzip": beam.io.filesystem.CompressionTypes.GZIP}
 
 
-def resolved_newest_folder(exec_properties: Dict[str, Any]) -> "str | None":
-  """The newest span's folder as the driver resolved it (None: a flat root, or no driver ran:
-  the newest folder under the root)."""
+def resolved_newest_span(exec_properties: Dict[str, Any]) -> "int | None":
+  """The newest span's number as the driver resolved it (None: a flat root, or no driver
+  ran: the newest span under the root)."""
   config = exec_properties.get(INPUT_CONFIG_KEY)
   if not config:
     return None
@@ -76,7 +76,7 @@ def resolved_newest_folder(exec_properties: Dict[str, Any]) -> "str | None":
   from tfx.utils import proto_utils  # pylint: disable=import-outside-toplevel
   parsed = proto_utils.json_to_proto(config, example_gen_pb2.Input()) if isinstance(
       config, str) else config
-  return span_lib.newest_folder(parsed.splits[0].pattern) if parsed.splits else None
+  return span_lib.newest_number(parsed.splits[0].pattern) if parsed.splits else None
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -97,7 +97,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     report_artifact = artifact_utils.get_single_instance(output_dict[INGEST_REPORT_KEY])
 
     available = span_lib.detect_spans(root)
-    chosen = span_lib.window_ending_at(available, resolved_newest_folder(exec_properties),
+    chosen = span_lib.window_ending_at(available, resolved_newest_span(exec_properties),
                                        options.window)
     newest = chosen[-1]
     walks = [(span, ingest_walk.check_data_root(span.root(root), task.task, task.record_type))

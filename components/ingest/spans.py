@@ -31,7 +31,7 @@ def _visible(name: str) -> bool:
   return not name.startswith(".")
 
 
-def _entries(root: str) -> Tuple[List[str], List[str]]:
+def entries(root: str) -> Tuple[List[str], List[str]]:
   """(visible names, the folders among them) under a local path or a URI (gs://, ...)."""
   if "://" not in root:
     names = sorted(n for n in os.listdir(root) if _visible(n))
@@ -45,7 +45,7 @@ def _entries(root: str) -> Tuple[List[str], List[str]]:
 
 def detect_spans(root: str) -> List[Span]:
   """The spans under `root`, oldest first; [Span(0, None)] for a flat root."""
-  names, folders = _entries(root)
+  names, folders = entries(root)
   spans, dated = {}, {}
   for name in folders:
     match = _SPAN.match(name)
@@ -110,21 +110,26 @@ def input_pattern(layout: str, has_classes: bool) -> str:
   return _PATTERN_PREFIX[layout] + ("*/*" if has_classes else "*")
 
 
-def newest_folder(resolved_pattern: str) -> Optional[str]:
-  """The newest span's folder from the driver's resolved pattern (`span-3/*/*` -> span-3),
-  or None for a flat root."""
+def newest_number(resolved_pattern: str) -> Optional[int]:
+  """The newest span's number from the driver's resolved pattern (`span-3/*/*` -> 3,
+  `2024-05-01/*/*` -> 20240501), or None for a flat root or an unresolved pattern (no driver
+  ran: open-source KFP). TFX writes the span without padding: `span-007` resolves to span-7."""
   first = resolved_pattern.split("/", 1)[0]
-  return first if (_SPAN.match(first) or _DATE.match(first)) else None
+  match = _SPAN.match(first)
+  if match:
+    return int(match.group(1))
+  return int(first.replace("-", "")) if _DATE.match(first) else None
 
 
-def window_ending_at(spans: List[Span], folder: Optional[str], size: Optional[int]
+def window_ending_at(spans: List[Span], newest: Optional[int], size: Optional[int]
                      ) -> List[Span]:
   """The newest `size` spans up to the driver's newest span (a drop that landed after the
   driver ran waits for the next run)."""
-  if folder is not None:
-    names = [s.folder for s in spans]
-    if folder not in names:
+  if newest is not None:
+    numbers = [s.number for s in spans]
+    if newest not in numbers:
       raise pipeline_config.ToolkitError(
-          f"The driver resolved span folder {folder!r}, which is not among {names}.")
-    spans = spans[:names.index(folder) + 1]
+          f"The driver resolved span {newest}, which is not among the spans {numbers} under "
+          "the data root.")
+    spans = [s for s in spans if s.number <= newest]
   return window(spans, size)

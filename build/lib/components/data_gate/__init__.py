@@ -1,1 +1,0 @@
-"""DataGate component: quality gates that stop the pipeline before training."""

@@ -1,1 +1,0 @@
-"""ImageAugmentation component: the visible augmentation step of the image pipeline."""

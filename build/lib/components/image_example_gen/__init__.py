@@ -1,1 +1,0 @@
-"""ImageExampleGen component."""

@@ -1,1 +1,0 @@
-"""What every task's ingestion shares: walk, records, hashing, splits, duplicates, the report."""

@@ -1,1 +1,0 @@
-"""TextExampleGen: folders of labelled documents -> tf.Examples {text, label, ...}."""

@@ -1,1 +1,0 @@
-"""TimeseriesExampleGen: CSV series -> rows split by time, eval windows, an ingest report."""

@@ -1,8 +1,0 @@
-"""Pipeline factory, local runner and CLI of the transfer-learning toolkit.
-
-TensorFlow must load Keras 2 (tf_keras): tensorflow-transform and TFMA 1.16 require it, so
-the variable is set before anything in this package can import TensorFlow.
-"""
-import os
-
-os.environ["TF_USE_LEGACY_KERAS"] = "1"

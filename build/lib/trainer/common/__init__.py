@@ -1,1 +1,0 @@
-"""What every task's trainer shares: callbacks, class weights, fitting, reports, export, example files."""

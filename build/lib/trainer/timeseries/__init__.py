@@ -1,1 +1,0 @@
-"""Time-series forecasting: rows read back into series, windows, models, reports."""
