@@ -256,13 +256,11 @@ def schedule_vertex(template_path: str, *, project: str, region: str, cron: str,
   display_name = display_name or _pipeline_name(spec["pipelineSpec"], "toolkit-pipeline")
   tried = (f"Creating a Vertex AI pipeline schedule ({cron!r}) for {template_path} in project "
            f"{project}, region {region}")
-  try:
-    from google.api_core import exceptions as api_exceptions
-    from google.auth import exceptions as auth_exceptions
-    from google.cloud import aiplatform
-  except ImportError as e:
-    raise _error(f"{tried} needs google-cloud-aiplatform: {_one_line(e)}. "
-                 "Install it with `pip install google-cloud-aiplatform`.") from None
+  # Locked dependencies (tfx brings google-cloud-aiplatform); imported here because they
+  # are slow to import.
+  from google.api_core import exceptions as api_exceptions  # pylint: disable=import-outside-toplevel
+  from google.auth import exceptions as auth_exceptions  # pylint: disable=import-outside-toplevel
+  from google.cloud import aiplatform  # pylint: disable=import-outside-toplevel
   credentials_hint = ("Check the credentials: run `gcloud auth application-default login`, "
                       "or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file.")
   try:
@@ -312,18 +310,12 @@ def schedule_kfp(package_path: str, *, host: str, cron: str,
   probe_kfp_host(host)
   tried = (f"Creating a KFP recurring run {job_name!r} (experiment {experiment!r}) for "
            f"{package_path} on the KFP host {host}")
-  try:
-    import kfp
-    import kfp_server_api
-    import urllib3
-  except ImportError as e:
-    raise _error(f"{tried} needs the kfp client: {_one_line(e)}. "
-                 "Install it with `pip install kfp==2.5.0`.") from None
-  try:
-    import requests
-    request_errors = (requests.exceptions.RequestException,)
-  except ImportError:
-    request_errors = ()
+  # Locked dependencies (tfx[kfp]); imported here because they are slow to import.
+  import kfp  # pylint: disable=import-outside-toplevel
+  import kfp_server_api  # pylint: disable=import-outside-toplevel
+  import requests  # pylint: disable=import-outside-toplevel
+  import urllib3  # pylint: disable=import-outside-toplevel
+  request_errors = (requests.exceptions.RequestException,)
   host_hint = (f"Check the host URL and that the KFP API answers there; for a local cluster run "
                f"`{PORT_FORWARD}` and use http://localhost:8080 as the host.")
   try:
