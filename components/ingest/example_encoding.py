@@ -20,6 +20,10 @@ Value = Union[bytes, int, float, Sequence[float], np.ndarray]
 
 
 def _varint(value: int) -> bytes:
+  if 0 <= value < 0x80:         # field keys and short lengths: most calls
+    return _ONE_BYTE[value]
+  if 0 <= value < 0x4000:
+    return bytes((value & 0x7F | 0x80, value >> 7))
   value &= (1 << 64) - 1   # int64 is encoded as its two's-complement uint64
   out = bytearray()
   while True:
@@ -32,25 +36,40 @@ def _varint(value: int) -> bytes:
       return bytes(out)
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(0x80)]
+
+
 def _field(number: int, payload: bytes) -> bytes:
   """A length-delimited field (wire type 2)."""
   return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _feature(value: Value) -> bytes:
-  if isinstance(value, bytes):
-    return _field(1, _field(1, value))                 # bytes_list { value: ... }
+def _header(number: int, length: int) -> bytes:
+  return _varint(number << 3 | 2) + _varint(length)
+
+
+def _feature_parts(value: Value) -> list:
+  """A Feature's bytes as parts to join, so a large value (an image) is copied once."""
+  if isinstance(value, bytes):                       # bytes_list { value: ... }
+    inner = _header(1, len(value))
+    return [_header(1, len(inner) + len(value)), inner, value]
   if isinstance(value, (int, np.integer)):
-    return _field(3, _field(1, _varint(int(value))))   # int64_list { value: [...] packed }
+    return [_field(3, _field(1, _varint(int(value))))]   # int64_list { value: [...] packed }
   if isinstance(value, (float, np.floating)):
-    return _field(2, _field(1, struct.pack("<f", value)))
+    return [_field(2, _field(1, struct.pack("<f", value)))]
   # float_list { value: [...] packed little-endian float32 }
-  return _field(2, _field(1, np.asarray(value, "<f4").tobytes()))
+  return [_field(2, _field(1, np.asarray(value, "<f4").tobytes()))]
 
 
 def encode_example(features: Dict[str, Value]) -> bytes:
   """A serialized tf.Example: bytes, int64 and float features (one value), or float lists."""
-  entries = b"".join(
-      _field(1, _field(1, name.encode("utf-8")) + _field(2, _feature(value)))
-      for name, value in sorted(features.items()))
-  return _field(1, entries)
+  parts = []
+  for name, value in sorted(features.items()):
+    key = _field(1, name.encode("utf-8"))
+    feature = _feature_parts(value)
+    feature_length = sum(len(p) for p in feature)
+    entry_header = _header(2, feature_length)
+    parts += [_header(1, len(key) + len(entry_header) + feature_length), key, entry_header]
+    parts += feature
+  total = sum(len(p) for p in parts)
+  return b"".join([_header(1, total)] + parts)

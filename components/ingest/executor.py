@@ -29,7 +29,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
 import pipeline_config
-from components.ingest import records, report as ingest_report
+from components.ingest import batches as batch_lib, records, report as ingest_report
 from components.ingest import spans as span_lib, transforms, vocabulary, \
     walk as ingest_walk
 from components.ingest.task import IngestTask
@@ -51,9 +51,9 @@ SPAN_CACHE_KEY = "span_cache_uri"
 # eval split), kept apart so that no split mixes drops.
 HISTORY_SPLIT = "eval_history"
 ROWS_FILE = "rows.json"
-SHARD_PREFIX = "data_tfrecord"
+SHARD_PREFIX = batch_lib.SHARD_PREFIX
 DONE_FILE = "DONE"
-SPAN_CACHE_VERSION = 1
+SPAN_CACHE_VERSION = 2         # 2: shards written by the batched ingestion
 
 
 def read_label_names(examples_uri: str) -> List[str]:
@@ -118,8 +118,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     split_files: Dict[str, list] = {name: [] for name in split_names + [HISTORY_SPLIT]}
     for span, walk in walks:
       manifest = f"{cache_root.rstrip('/')}/manifests/{span.folder or 'root'}.json"
-      span_dir = os.path.join(cache_root, _span_key(span.root(root), walk, labels, options,
-                                                    task_config, task.name, manifest))
+      fingerprint, hashes = ingest_walk.fingerprint_and_hashes(span.root(root), manifest)
+      span_dir = os.path.join(cache_root, _span_key(fingerprint, walk, labels, options,
+                                                    task_config, task.name))
       where = f"span {span.number}" if span.folder else root
       if tf.io.gfile.exists(os.path.join(span_dir, DONE_FILE)):
         print(f"[{task.name}] {where}: reusing its ingestion (same files, same settings)",
@@ -127,7 +128,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       else:
         print(f"[{task.name}] {where}: reading {len(walk.candidates)} files in "
               f"{len(walk.class_names)} classes", flush=True)
-        self._ingest_span(walk, labels, splits, task, task_options, options, span_dir)
+        self._ingest_span(walk, hashes, labels, splits, task, task_options, options, span_dir)
         ingested.append(span.number)
       with tf.io.gfile.GFile(os.path.join(span_dir, ROWS_FILE)) as f:
         span_rows = json.load(f)
@@ -176,39 +177,57 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           + (f"; classes with no file in the window (ids kept): {vocab.missing}"
              if vocab.missing else ""), flush=True)
 
-  def _ingest_span(self, walk, labels, splits, task, task_options, options,
+  def _ingest_span(self, walk, hashes, labels, splits, task, task_options, options,
                    span_dir: str) -> None:
     """One span's files -> span_dir/Split-<split>/ TFRecords and span_dir/rows.json."""
     split_names = [name for name, _ in splits]
     compression = _COMPRESSION[options.compression]
     suffix = ".gz" if options.compression == "gzip" else ""
+    threads = options.decode_threads or os.cpu_count()
     if tf.io.gfile.exists(span_dir):
       tf.io.gfile.rmtree(span_dir)              # an interrupted ingestion
     with self._make_beam_pipeline() as p:
-      records = (
-          p
-          | "ListFiles" >> beam.Create(walk.candidates, reshuffle=False)
-          | "KeyFiles" >> beam.Map(transforms.key_file, task, task_options)
-          | "KeyByContent" >> beam.Map(transforms.content_key)
-          | "GroupByContent" >> beam.GroupByKey()
-          | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
-          | "DecideOncePerContent" >> beam.ParDo(transforms.DecideContent(
-              task, task_options, labels, splits, options.decode_threads or os.cpu_count())))
-      by_split = records | "Partition" >> beam.Partition(
-          transforms.split_index, len(split_names) + 1, split_names)
-      for index, split in enumerate(split_names):
+      if task.raw_content_key:
+        groups = batch_lib.content_groups(walk.candidates, hashes)
         _ = (
-            by_split[index]
-            | f"ToExample[{split}]" >> beam.Map(transforms.to_example, task)
-            | f"Write[{split}]" >> beam.io.WriteToTFRecord(
-                os.path.join(span_dir, f"Split-{split}", SHARD_PREFIX),
-                file_name_suffix=suffix, compression_type=compression))
-      _ = (
-          records
-          | "ReportRows" >> beam.Map(transforms.report_row)
-          | "CollectRows" >> beam.combiners.ToList()
-          | "WriteRows" >> beam.Map(transforms.write_rows, [s.report_row() for s in walk.skipped],
-                                    os.path.join(span_dir, ROWS_FILE)))
+            p
+            | "ListBatches" >> beam.Create(batch_lib.write_batches(groups, hashes, span_dir),
+                                           reshuffle=False)
+            | "SpreadBatches" >> beam.GroupByKey()
+            | "IngestBatches" >> beam.ParDo(batch_lib.IngestBatch(
+                task, task_options, labels, splits, threads, span_dir, compression, suffix)))
+      else:
+        records = (
+            p
+            | "ListFiles" >> beam.Create(walk.candidates, reshuffle=False)
+            | "KeyFiles" >> beam.Map(transforms.key_file, task, task_options)
+            | "KeyByContent" >> beam.Map(transforms.content_key)
+            | "GroupByContent" >> beam.GroupByKey()
+            | "Batch" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
+            | "DecideOncePerContent" >> beam.ParDo(transforms.DecideContent(
+                task, task_options, labels, splits, threads)))
+        by_split = records | "Partition" >> beam.Partition(
+            transforms.split_index, len(split_names) + 1, split_names)
+        for index, split in enumerate(split_names):
+          _ = (
+              by_split[index]
+              | f"ToExample[{split}]" >> beam.Map(transforms.to_example, task)
+              | f"Write[{split}]" >> beam.io.WriteToTFRecord(
+                  os.path.join(span_dir, f"Split-{split}", SHARD_PREFIX),
+                  file_name_suffix=suffix, compression_type=compression))
+        _ = (
+            records
+            | "ReportRows" >> beam.Map(transforms.report_row)
+            | "CollectRows" >> beam.combiners.ToList()
+            | "WriteRows" >> beam.Map(transforms.write_rows,
+                                      [s.report_row() for s in walk.skipped],
+                                      os.path.join(span_dir, ROWS_FILE)))
+    if task.raw_content_key:
+      rows = batch_lib.read_rows(span_dir) + [s.report_row() for s in walk.skipped]
+      with tf.io.gfile.GFile(os.path.join(span_dir, ROWS_FILE), "w") as f:
+        f.write(json.dumps(rows, ensure_ascii=False))
+      for folder in (batch_lib.BATCHES_DIR, batch_lib.ROWS_DIR):
+        tf.io.gfile.rmtree(os.path.join(span_dir, folder))
     with tf.io.gfile.GFile(os.path.join(span_dir, DONE_FILE), "w") as f:
       f.write("complete\n")
 
@@ -232,14 +251,14 @@ def _cross_span_conflicts(rows: List[dict]) -> None:
       row["reason"] = f"label_conflict: same content also filed under {', '.join(others)}"
 
 
-def _span_key(span_root: str, walk, labels: Dict[str, int], options, task_config,
-              task_name: str, manifest: "str | None" = None) -> str:
+def _span_key(fingerprint: str, walk, labels: Dict[str, int], options, task_config,
+              task_name: str) -> str:
   """Content address of one span's ingestion: its files' paths and bytes, the settings, and
   the ids of its classes (append-only, so they only change if the vocabulary is reset)."""
   settings = {k: v for k, v in dataclasses.asdict(options).items()
               if k not in ("window", "on_new_class")}
   key = json.dumps({"version": SPAN_CACHE_VERSION, "task": task_name,
-                    "files": ingest_walk.content_fingerprint(span_root, manifest),
+                    "files": fingerprint,
                     "labels": {c: labels[c] for c in walk.class_names},
                     "ingest": settings, "task_config": task_config}, sort_keys=True)
   return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]

@@ -12,6 +12,7 @@ format, a document's encoding and length); those fields go into the report row t
 """
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import os
@@ -57,9 +58,9 @@ class FileRecord:
   encoded: Optional[bytes] = None
 
   def report_row(self) -> dict:
-    row = dataclasses.asdict(self)
+    # Fields are plain values: no dataclasses.asdict (a deep copy, 0.1 ms a row).
+    row = {name: getattr(self, name) for name in _row_fields(type(self))}
     row["class"] = row.pop("class_name")
-    del row["source"], row["encoded"]
     return row
 
   def take_decision(self, first: "FileRecord") -> None:
@@ -67,6 +68,11 @@ class FileRecord:
     self.outcome, self.reason = first.outcome, first.reason
     for name in _task_fields(type(self)):
       setattr(self, name, getattr(first, name))
+
+
+@functools.lru_cache(maxsize=None)
+def _row_fields(cls) -> Tuple[str, ...]:
+  return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("source", "encoded"))
 
 
 def _task_fields(cls) -> List[str]:

@@ -18,6 +18,13 @@ class IngestTask:
   record_type = records.FileRecord
   # The task's name on the command line (for messages such as the demo-data hint).
   task = "image"
+  # Whether the content key is the sha256 of the file's raw bytes (key_file's default). Such
+  # a task is ingested in batches grouped by the fingerprint's hashes
+  # (components/ingest/batches.py), and `decide` gets each group's first record with
+  # `sha256` set to that hash: it reads the file, checks the hash and decides. A task whose
+  # key is decoded content (text: the same words in two encodings) sets False and goes
+  # through the per-file steps of components/ingest/transforms.py, which group on that key.
+  raw_content_key = True
 
   def parse_options(self, ingest, task_config: Optional[dict]):
     """The options the task's checks read, from the shared IngestConfig and the task's own
@@ -32,7 +39,8 @@ class IngestTask:
     return record
 
   def decide(self, record: records.FileRecord, options) -> records.FileRecord:
-    """Decides the first record of a content group that key_file left undecided."""
+    """Decides the first record of a content group: after key_file (the per-file steps), or
+    with only `sha256` set (raw_content_key; the record is read here)."""
     raise NotImplementedError
 
   def example_features(self, record: records.FileRecord) -> dict:

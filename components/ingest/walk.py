@@ -19,7 +19,7 @@ import os
 import posixpath
 import stat
 import unicodedata
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pipeline_config
 from components.ingest.records import SKIPPED, FileRecord, error_text, is_uri, tf
@@ -203,6 +203,13 @@ def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   entry is not read again: its recorded sha256 is used, as make and rsync trust mtimes. Files
   that changed are hashed, and the manifest is rewritten with what was found.
   """
+  return fingerprint_and_hashes(root, manifest)[0]
+
+
+def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
+                           ) -> Tuple[str, Dict[str, Optional[str]]]:
+  """content_fingerprint's digest, and the sha256 of each file found (relative path -> hex
+  digest; None for a file that could not be read, which the ingestion then rejects)."""
   digest = hashlib.sha256()
   walk = walk_data_root(root, classes=False)      # every file's content, in a folder or not
   known = _read_manifest(manifest) if manifest else {}
@@ -211,29 +218,42 @@ def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   for record in ordered:
     if record.source:
       seen[record.path] = _size_and_mtime(record.source)
-  changed = [r for r in ordered if r.source and (
+  changed = [r for r in ordered if r.source and seen[r.path] is not None and (
       known.get(r.path) is None or known[r.path][:2] != seen[r.path])]
   # Reads and hashing release the GIL: changed files are hashed on threads (a bucket's
   # latency overlaps too); the digest is still built in path order.
+  # One task per thread, not per file: a future per file costs a GIL hand-off each.
+  chunks = [changed[i::HASH_THREADS] for i in range(HASH_THREADS)]
   with concurrent.futures.ThreadPoolExecutor(HASH_THREADS) as pool:
-    hashed = dict(zip((r.path for r in changed),
-                      pool.map(lambda r: _file_sha256(r.source), changed)))
+    hashed = {r.path: sha for chunk, shas in zip(chunks, pool.map(
+        lambda chunk: [_file_sha256(r.source) for r in chunk], chunks))
+              for r, sha in zip(chunk, shas)}
+  hashes: Dict[str, Optional[str]] = {}
   for record in ordered:
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:
-      sha = hashed.get(record.path) or known[record.path][2]
-      seen[record.path] = seen[record.path] + [sha]
-      digest.update(sha.encode())
+      sha = hashed.get(record.path) if record.path in hashed else (
+          known[record.path][2] if seen[record.path] is not None else None)
+      hashes[record.path] = sha
+      if sha is None:                 # unreadable: recorded by its error, never cached
+        digest.update(b"unreadable")
+        seen.pop(record.path)
+      else:
+        seen[record.path] = seen[record.path] + [sha]
+        digest.update(sha.encode())
   if manifest and seen != known:
     _write_manifest(manifest, seen)
-  return digest.hexdigest()
+  return digest.hexdigest(), hashes
 
 
-def _size_and_mtime(path: str) -> List[int]:
-  if is_uri(path):
-    info = tf.io.gfile.stat(path)
-    return [info.length, info.mtime_nsec]
-  info = os.stat(path)
+def _size_and_mtime(path: str) -> Optional[List[int]]:
+  try:
+    if is_uri(path):
+      info = tf.io.gfile.stat(path)
+      return [info.length, info.mtime_nsec]
+    info = os.stat(path)
+  except OSError:
+    return None
   return [info.st_size, info.st_mtime_ns]
 
 
@@ -254,9 +274,17 @@ def _write_manifest(path: str, entries: dict) -> None:
   tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
-def _file_sha256(path: str) -> str:
+def _file_sha256(path: str) -> Optional[str]:
+  """The file's sha256, or None when it cannot be read (the ingestion says why)."""
   h = hashlib.sha256()
-  with (tf.io.gfile.GFile(path, "rb") if is_uri(path) else open(path, "rb")) as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
+  try:
+    with (tf.io.gfile.GFile(path, "rb") if is_uri(path) else open(path, "rb")) as f:
+      for chunk in iter(lambda: f.read(1 << 20), b""):
+        h.update(chunk)
+  except OSError:
+    return None
+  except Exception as e:  # pylint: disable=broad-except
+    if not (is_uri(path) and isinstance(e, tf.errors.OpError)):
+      raise
+    return None
   return h.hexdigest()

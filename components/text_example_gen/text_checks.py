@@ -125,6 +125,7 @@ class TextIngest(IngestTask):
   name = "TextExampleGen"
   record_type = TextRecord
   task = "text"
+  raw_content_key = False
 
   def parse_options(self, ingest, task_config):
     text = pipeline_config.from_dict(pipeline_config.TextIngestConfig, task_config or {})
