@@ -133,3 +133,13 @@ def test_an_exif_segment_far_from_the_start_is_ignored_on_both_sides(tmp_path):
   assert int(image_decoding.jpeg_orientation(tf.constant(far))) == 1
   assert_close(graph_pixels(far), graph_pixels(record.encoded), "far exif")
   assert graph_pixels(far).shape == (32, 48, 3)
+
+
+@pytest.mark.parametrize("orientation", range(0, 10))
+def test_the_square_orientation_without_control_flow_turns_like_the_general_one(orientation):
+  image = tf.random.uniform([5, 5, 3], 0, 255, seed=orientation)
+  expected = image_decoding.apply_orientation(image, tf.constant(orientation))
+  if orientation in (0, 9):                      # out of range: clipped alike
+    expected = image_decoding.apply_orientation(image, tf.constant(min(max(orientation, 1), 8)))
+  got = image_decoding.apply_orientation_square(image, tf.constant(orientation))
+  np.testing.assert_array_equal(got.numpy(), expected.numpy())

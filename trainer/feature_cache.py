@@ -96,6 +96,16 @@ class FeatureCache:
     return {"namespace": self.namespace, "hits": self.hits, "misses": self.misses}
 
 
+def _traced_forward(extractor: keras.Model):
+  """The extractor's inference function, traced once per model: a Trainer extracts every
+  split with the same model, and a trace costs as much as dozens of images."""
+  forward = getattr(extractor, "_toolkit_forward", None)
+  if forward is None:
+    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    extractor._toolkit_forward = forward  # pylint: disable=protected-access
+  return forward
+
+
 def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_patterns: List[str],
                        image_size: int, batch_size: int,
                        background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
@@ -129,7 +139,7 @@ def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_pattern
                   image_size, background)),
                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
               .batch(batch_size).prefetch(2))
-    forward = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    forward = _traced_forward(extractor)
     with concurrent.futures.ThreadPoolExecutor(2) as writers:
       written = []
       for index, batch in pixels:

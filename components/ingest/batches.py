@@ -145,10 +145,10 @@ class IngestBatch(beam.DoFn):
         f"{SHARD_PREFIX}-{index:05d}-of-{count:05d}{self._suffix}")
     return filesystems.FileSystems.create(path, compression_type=self._compression)
 
-  def _decide_groups(self, groups: list) -> List[Tuple[records.FileRecord, Optional[bytes]]]:
+  def _decide_groups(self, groups: list) -> List[Tuple[records.FileRecord, Optional[list]]]:
     return [pair for entries in groups for pair in self._decide_group(entries)]
 
-  def _decide_group(self, entries: list) -> List[Tuple[records.FileRecord, Optional[bytes]]]:
+  def _decide_group(self, entries: list) -> List[Tuple[records.FileRecord, Optional[list]]]:
     sha = entries[0][3]
     split = records.split_for(sha, self._splits) if sha else None
     members, decided = [], None
@@ -164,33 +164,39 @@ class IngestBatch(beam.DoFn):
       if not (record.outcome == records.REJECTED and record.reason.startswith(_FILE_FAULTS)):
         decided = record
     report.resolve_duplicates(members)
-    return [(r, transforms.to_example(r, self._task) if r.outcome in records.KEPT else None)
-            for r in members]
+    return [(r, transforms.to_example_parts(r, self._task) if r.outcome in records.KEPT
+             else None) for r in members]
 
 
-def _write_record(f, value: bytes) -> None:
-  """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data."""
-  length = struct.pack("<Q", len(value))
-  f.write(length + struct.pack("<I", _masked_crc32c(length)))
-  f.write(value)
-  f.write(struct.pack("<I", _masked_crc32c(value)))
+def _write_record(f, parts: List[bytes]) -> None:
+  """One TFRecord: length, masked CRC32C of the length, data, masked CRC32C of the data. The
+  data comes in parts (example_encoding.example_parts), checksummed and written in turn."""
+  if _crc32c_extend is None:
+    parts = [b"".join(parts)]
+  length = struct.pack("<Q", sum(len(p) for p in parts))
+  f.write(length + struct.pack("<I", _mask(_crc32c(length))))
+  crc = 0
+  for part in parts:
+    crc = _crc32c_extend(crc, part) if _crc32c_extend else _crc32c(part)
+    f.write(part)
+  f.write(struct.pack("<I", _mask(crc)))
 
 
-def _masked_crc32c(value: bytes) -> int:
-  crc = _crc32c(value)
+def _mask(crc: int) -> int:
   return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
-def _crc32c_function():
-  """google-crc32c's C implementation (in the lock), else Beam's own choice."""
+def _crc32c_functions():
+  """(crc32c, extend) from google-crc32c's C implementation (in the lock), else Beam's own
+  choice and no extend (the parts are joined first)."""
   try:
     import google_crc32c  # pylint: disable=import-outside-toplevel
     if google_crc32c.implementation == "c":
-      return google_crc32c.value
+      return google_crc32c.value, google_crc32c.extend
   except ImportError:
     pass
   from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
-  return tfrecordio._default_crc32c_fn  # pylint: disable=protected-access
+  return tfrecordio._default_crc32c_fn, None  # pylint: disable=protected-access
 
 
-_crc32c = _crc32c_function()
+_crc32c, _crc32c_extend = _crc32c_functions()

@@ -12,7 +12,7 @@ tests/test_image_example_gen.py checks that TensorFlow parses what this writes.
 """
 
 import struct
-from typing import Dict, Sequence, Union
+from typing import Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -61,15 +61,43 @@ def _feature_parts(value: Value) -> list:
   return [_field(2, _field(1, np.asarray(value, "<f4").tobytes()))]
 
 
+def _entry_parts(name: str, value: Value) -> list:
+  """One `feature` map entry {key: name, value: Feature} as parts to join."""
+  key = _field(1, name.encode("utf-8"))
+  feature = _feature_parts(value)
+  feature_length = sum(len(p) for p in feature)
+  entry_header = _header(2, feature_length)
+  return [_header(1, len(key) + len(entry_header) + feature_length), key, entry_header] + feature
+
+
+# Entries of small scalar values (a label, a class name, a size) repeat across examples:
+# encoded once. Bounded: cleared when full.
+_SMALL_ENTRIES: Dict[tuple, bytes] = {}
+_SMALL_LIMIT, _SMALL_BYTES = 4096, 64
+
+
+def _entry(name: str, value: Value) -> list:
+  if isinstance(value, (bytes, int, np.integer)) and not isinstance(value, bool) and (
+      not isinstance(value, bytes) or len(value) <= _SMALL_BYTES):
+    cache_key = (name, type(value), value)
+    entry = _SMALL_ENTRIES.get(cache_key)
+    if entry is None:
+      if len(_SMALL_ENTRIES) >= _SMALL_LIMIT:
+        _SMALL_ENTRIES.clear()
+      entry = _SMALL_ENTRIES[cache_key] = b"".join(_entry_parts(name, value))
+    return [entry]
+  return _entry_parts(name, value)
+
+
 def encode_example(features: Dict[str, Value]) -> bytes:
   """A serialized tf.Example: bytes, int64 and float features (one value), or float lists."""
+  return b"".join(example_parts(features))
+
+
+def example_parts(features: Dict[str, Value]) -> List[bytes]:
+  """encode_example's bytes as consecutive parts: a writer that takes them one by one never
+  copies an image into a new buffer."""
   parts = []
   for name, value in sorted(features.items()):
-    key = _field(1, name.encode("utf-8"))
-    feature = _feature_parts(value)
-    feature_length = sum(len(p) for p in feature)
-    entry_header = _header(2, feature_length)
-    parts += [_header(1, len(key) + len(entry_header) + feature_length), key, entry_header]
-    parts += feature
-  total = sum(len(p) for p in parts)
-  return b"".join([_header(1, total)] + parts)
+    parts += _entry(name, value)
+  return [_header(1, sum(len(p) for p in parts))] + parts

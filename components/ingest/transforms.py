@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 import apache_beam as beam
 
 from components.ingest import records, report
-from components.ingest.example_encoding import encode_example
+from components.ingest.example_encoding import example_parts
 
 
 def _fast_tfrecord_checksums() -> None:
@@ -97,7 +97,12 @@ def split_index(record: records.FileRecord, num_partitions: int,
 
 def to_example(record: records.FileRecord, task) -> bytes:
   """The serialized tf.Example: the task's features plus label, label_name and sha256."""
-  return encode_example({
+  return b"".join(to_example_parts(record, task))
+
+
+def to_example_parts(record: records.FileRecord, task) -> List[bytes]:
+  """to_example's bytes as consecutive parts (example_encoding.example_parts)."""
+  return example_parts({
       **task.example_features(record),
       "label": record.label,
       "label_name": record.class_name.encode("utf-8"),
