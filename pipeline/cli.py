@@ -112,6 +112,16 @@ def _parser() -> argparse.ArgumentParser:
   compile_.add_argument("--pipeline-root", required=True,
                         help="gs://bucket/prefix: artifacts, serving/, the label vocabulary, "
                         "the span cache and the data gate's history")
+  compile_.add_argument("--vertex-training-machine", default=None,
+                        help="vertex: train on a Vertex AI custom training machine of this "
+                        "type (e.g. n1-standard-8) instead of in the Trainer step's container")
+  compile_.add_argument("--accelerator", default=None,
+                        help="vertex: TYPE[:COUNT] attached to that machine, e.g. "
+                        "NVIDIA_TESLA_T4 or NVIDIA_L4:2 (more than one: MirroredStrategy)")
+  compile_.add_argument("--vertex-project", default=None,
+                        help="vertex: the project the training job runs in")
+  compile_.add_argument("--vertex-region", default=None,
+                        help="vertex: the region the training job runs in, e.g. us-central1")
 
   schedule = commands.add_parser(
       "schedule", help="create a recurring run of a compiled pipeline on Vertex AI Pipelines "
@@ -305,14 +315,20 @@ def _compile(args) -> int:
   config = build_config(args)
   _quiet_logs(args.verbose)
   from pipeline import kubeflow  # pylint: disable=import-outside-toplevel
+  vertex_training = kubeflow.VertexTraining.from_flags(
+      args.vertex_training_machine, args.accelerator, args.vertex_project, args.vertex_region)
   print(f"Compiling the {config.task} pipeline {config.pipeline_name} for {args.target}; "
         "importing TFX takes a moment...", flush=True)
   with _native_logs_to(os.devnull):
-    spec = kubeflow.compile_pipeline(config, args.target, args.output, args.image)
+    spec = kubeflow.compile_pipeline(config, args.target, args.output, args.image,
+                                     vertex_training)
   tasks_ = (spec.get("pipelineSpec", spec)["root"]["dag"]["tasks"])
   print(f"Wrote {args.output}: {len(tasks_)} steps ({', '.join(sorted(tasks_))}), image "
         f"{args.image}, pipeline root {config.pipeline_root}, data root {config.data_root} "
-        f"(drops: {kubeflow.factory.drop_layout(config)}).")
+        f"(drops: {kubeflow.factory.drop_layout(config)})"
+        + (f"; the Trainer runs as a Vertex AI training job on {vertex_training.machine_type}"
+           + (f" with {vertex_training.accelerator_count} x {vertex_training.accelerator_type}"
+              if vertex_training.accelerator_type else "") if vertex_training else "") + ".")
   print(f"Next: python -m pipeline schedule --target {args.target} "
         + ("--project P --region R" if args.target == "vertex" else "--host URL")
         + f' --cron "0 3 * * *" {args.output}')

@@ -137,14 +137,17 @@ def drop_layout(config: pipeline_config.PipelineConfig) -> str:
 
 def create_pipeline(config: pipeline_config.PipelineConfig,
                     compare_with_baseline: bool = True,
-                    target: str = "local") -> tfx.dsl.Pipeline:
+                    target: str = "local",
+                    trainer_custom_config: "dict | None" = None) -> tfx.dsl.Pipeline:
   """<Task>ExampleGen -> StatisticsGen/PackagedSchemaGen/ExampleValidator -> DataGate ->
   [augmentation] -> [Tuner] -> Trainer (warm-started from the latest blessed model) ->
   Evaluator (against it) -> Pusher. `compare_with_baseline=False` (the label vocabulary
   grew) leaves the blessed model out of the Evaluator; the Trainer may still start from it.
 
   `target` (TARGETS): for "kfp" two LatestPushedModel steps stand in for the resolver (see
-  components/pushed_model); "vertex" and "kfp" pipelines carry no local MLMD connection."""
+  components/pushed_model); "vertex" and "kfp" pipelines carry no local MLMD connection.
+  `trainer_custom_config` (pipeline/kubeflow.py's VertexTraining) makes the Trainer TFX's
+  Vertex AI training Trainer, with these keys added to its custom_config."""
   config.validate()
   if target not in TARGETS:
     raise pipeline_config.ToolkitError(
@@ -211,8 +214,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     tuning = [tfx.components.Tuner(tuner_fn=task.tuner_fn, custom_config=custom_config,
                                    **training_inputs)]
   warm_start = config.warm_start == "auto" and task.warm_start
-  trainer = tfx.components.Trainer(
-      run_fn=task.run_fn, custom_config=custom_config,
+  trainer_class = tfx.components.Trainer
+  if trainer_custom_config:
+    from tfx.v1.extensions import google_cloud_ai_platform  # pylint: disable=import-outside-toplevel
+    trainer_class = google_cloud_ai_platform.Trainer
+  trainer = trainer_class(
+      run_fn=task.run_fn, custom_config={**custom_config, **(trainer_custom_config or {})},
       hyperparameters=tuning[0].outputs["best_hyperparameters"] if tuning else None,
       base_model=model_resolver.outputs["model"] if warm_start else None,
       **training_inputs)

@@ -237,3 +237,49 @@ def test_compiled_steps_run_as_on_the_cluster_and_the_driver_resolves_a_new_span
   assert history, "the drift baseline lives under the pipeline root"
   model = steps.run_step("Trainer", "run2", env)["model"]["uri"]
   assert os.path.exists(os.path.join(model, "Format-Serving", "saved_model.pb"))
+
+
+def test_vertex_training_machine_routes_the_trainer_to_vertex_ai_training(tmp_path):
+  from pipeline import kubeflow  # pylint: disable=import-outside-toplevel
+  training = kubeflow.VertexTraining.from_flags("n1-standard-8", "NVIDIA_TESLA_T4:2",
+                                                "acme-ml", "europe-west4")
+  path = str(tmp_path / "pipeline.json")
+  job = kubeflow.compile_pipeline(_config("image"), "vertex", path, IMAGE, training)
+  trainer = next(e for name, e in _executors(job).items() if "Trainer" in name)
+  args = trainer["container"]["args"]
+  assert args[args.index("--executor_class_path") + 1] == (
+      "tfx.extensions.google_cloud_ai_platform.trainer.executor.GenericExecutor")
+  task = _tasks(job)["Trainer"]
+  custom = json.loads(task["inputs"]["parameters"]["custom_config"]["runtimeValue"][
+      "constantValue"]["stringValue"])
+  assert custom["ai_platform_enable_vertex"] is True
+  assert custom["ai_platform_vertex_region"] == "europe-west4"
+  spec = custom["ai_platform_training_args"]
+  assert spec["project"] == "acme-ml"
+  pool = spec["job_spec"]["worker_pool_specs"][0]
+  assert pool["machine_spec"] == {"machine_type": "n1-standard-8",
+                                  "accelerator_type": "NVIDIA_TESLA_T4",
+                                  "accelerator_count": 2}
+  assert pool["container_spec"] == {"image_uri": IMAGE}
+  assert custom["trainer"]["distribution"] == "auto"     # MirroredStrategy on 2 GPUs
+  assert task["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constantValue"][
+      "stringValue"] == "trainer.image_trainer.run_fn"
+  with pytest.raises(pipeline_config.ToolkitError, match="--target vertex"):
+    kubeflow.compile_pipeline(_config("image"), "kfp", str(tmp_path / "p.yaml"), IMAGE,
+                              training)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("n1-standard-8", None, None, "us-central1"), "--vertex-project"),
+    ((None, "NVIDIA_L4", "p", "r"), "needs --vertex-training-machine"),
+    (("n1-standard-8", "nvidia-l4", "p", "r"), "TYPE or TYPE:COUNT"),
+    (("n1-standard-8", "NVIDIA_L4:0", "p", "r"), "TYPE or TYPE:COUNT"),
+    (("N1 standard", None, "p", "r"), "machine type"),
+])
+def test_vertex_training_flags_say_what_is_wrong(flags, message):
+  from pipeline import kubeflow  # pylint: disable=import-outside-toplevel
+  with pytest.raises(pipeline_config.ToolkitError, match=message):
+    kubeflow.VertexTraining.from_flags(*flags)
+  assert kubeflow.VertexTraining.from_flags(None, None, None, None) is None
+  assert kubeflow.VertexTraining.from_flags("n1-standard-4", None, "p", "r").accelerator_type \
+      is None
