@@ -72,8 +72,9 @@ INPUT_SPLIT = "data"
 class FolderExampleGen(FileBasedExampleGen):
   """Ingests a folder with one subfolder per class; a task subclass sets EXECUTOR_SPEC.
 
-  Sorted class-folder names become label ids. Each file is read once, its content decided by
-  the task's checks, split by its content hash, and written as a tf.Example. Files that
+  Sorted class-folder names become label ids. Each distinct content is decided once by the
+  task's checks (images: grouped by the fingerprint's hashes, then read and decided in
+  batches by the Beam workers), split by its content hash, and written as a tf.Example. Files that
   cannot be used are listed with their reason in the ingest report.
 
   Outputs:

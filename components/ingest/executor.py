@@ -7,6 +7,11 @@ settings and its classes' ids, and reused by later runs (hard links on a local d
 ids come from the append-only vocabulary (components/ingest/vocabulary.py). The eval split
 is the newest span's; older spans' eval examples are the `eval_history` split.
 
+A span's files are ingested in one Beam pipeline: for a task whose content key is the raw
+bytes' sha256 (images), in batches grouped by the fingerprint's hashes
+(components/ingest/batches.py); otherwise through per-file steps grouped on the task's key
+(components/ingest/transforms.py).
+
 Output layout:
   {examples.uri}/Split-<split>/data_tfrecord-span<N>-*[.gz] tf.Example {<task features>, label,
                                                     label_name, sha256}; uncompressed by
