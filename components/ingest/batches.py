@@ -20,7 +20,6 @@ Under <span_dir>:
 A retried bundle rewrites the same names. Kept free of TensorFlow and TFX imports (workers).
 """
 
-import concurrent.futures
 import json
 import math
 import struct
@@ -87,24 +86,14 @@ def _write_json(path: str, value) -> None:
     f.write(json.dumps(value, ensure_ascii=False).encode("utf-8"))
 
 
-class IngestBatch(beam.DoFn):
+class IngestBatch(transforms.ThreadedDecisions):
   """Reads one batch file: decides its groups, writes their examples and report rows."""
 
   def __init__(self, task, options, labels: Dict[str, int], splits: List[Tuple[str, int]],
                threads: int, span_dir: str, compression, suffix: str):
-    self._task, self._options, self._labels, self._splits = task, options, labels, splits
-    self._threads = max(1, threads)
+    super().__init__(task, options, labels, splits, threads)
     self._span_dir, self._compression, self._suffix = span_dir, compression, suffix
-    self._pool = None
-    self._decided = beam.metrics.Metrics.counter(task.name, "contents_decided")
     self._files = beam.metrics.Metrics.counter(task.name, "files")
-
-  def setup(self):
-    self._pool = concurrent.futures.ThreadPoolExecutor(self._threads)
-
-  def teardown(self):
-    if self._pool:
-      self._pool.shutdown()
 
   def process(self, keyed_batch: Tuple[int, Iterable[str]]):
     for batch_path in keyed_batch[1]:

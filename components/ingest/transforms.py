@@ -41,15 +41,9 @@ def content_key(record: records.FileRecord) -> Tuple[str, records.FileRecord]:
   return (record.sha256 or "unread:" + record.path, record)
 
 
-class DecideContent(beam.DoFn):
-  """Decides each distinct content once and every file that carries it.
-
-  Files with identical content have identical outcomes, so one decision (for images, one
-  decode) serves the group; the duplicate and label-conflict rules of
-  report.resolve_duplicates then apply. Input elements are batches of (sha256, records)
-  groups, decided on `threads` threads (decoders and file reads release the GIL), like
-  tf.data's parallel map inside one Beam worker.
-  """
+class ThreadedDecisions(beam.DoFn):
+  """A DoFn that decides a task's files on `threads` threads of its own (decoders, file reads
+  and hashing release the GIL), like tf.data's parallel map inside one Beam worker."""
 
   def __init__(self, task, options, labels: Dict[str, int],
                splits: List[Tuple[str, int]], threads: int):
@@ -64,6 +58,16 @@ class DecideContent(beam.DoFn):
   def teardown(self):
     if self._pool:
       self._pool.shutdown()
+
+
+class DecideContent(ThreadedDecisions):
+  """Decides each distinct content once and every file that carries it.
+
+  Files with identical content have identical outcomes, so one decision (for images, one
+  decode) serves the group; the duplicate and label-conflict rules of
+  report.resolve_duplicates then apply. Input elements are batches of (sha256, records)
+  groups, decided on the threads.
+  """
 
   def process(self, batch):
     for group in self._pool.map(self._decide_group, batch):
