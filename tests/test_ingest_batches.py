@@ -81,9 +81,11 @@ def test_identical_files_are_one_group_decided_once_whatever_their_batch(tmp_pat
   assert sorted(shas) == sorted(r["sha256"] for r in kept)       # each content once
   for row in kept:
     assert row["sha256"] in written[row["split"]]
-  # Batch 0 opens every split; the others only those they have examples for.
-  names = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / "span/Split-*/*")))
-  assert names[0].startswith(f"{batches.SHARD_PREFIX}-00000-of-{len(pairs):05d}")
+  # Every batch writes one shard per split (empty or not): a retry replaces them all.
+  for split, _ in SPLITS:
+    names = sorted(os.path.basename(p) for p in glob.glob(str(tmp_path / f"span/Split-{split}/*")))
+    assert names == [f"{batches.SHARD_PREFIX}-{i:05d}-of-{len(pairs):05d}"
+                     for i in range(len(pairs))]
 
 
 def test_a_duplicate_in_one_class_is_skipped_and_points_at_the_first(tmp_path):
@@ -194,3 +196,53 @@ def test_records_written_in_parts_are_what_tensorflow_writes(tmp_path, monkeypat
       batches._write_record(f, parts)  # pylint: disable=protected-access
   with open(slow, "rb") as a, open(theirs, "rb") as b:
     assert a.read() == b.read()
+
+
+def test_a_duplicate_changed_since_the_fingerprint_is_rejected_not_taken_as_a_copy(tmp_path):
+  root = str(tmp_path / "data")
+  paths = image_factory.class_folder_dataset(root, per_class=3)
+  twin = os.path.join(root, "cat", "zz_twin.png")
+  shutil.copy(paths[0], twin)
+  hashes = walk.fingerprint_and_hashes(root)[1]
+  image_factory.save(image_factory.pattern(seed=78), twin, "PNG")       # after hashing
+  rows, _ = _run_batches(root, str(tmp_path / "span"), hashes=hashes)
+  assert rows[os.path.relpath(paths[0], root)]["outcome"] == "ingested"
+  assert rows["cat/zz_twin.png"]["outcome"] == "rejected"
+  assert rows["cat/zz_twin.png"]["reason"].startswith(records.CHANGED)
+
+
+def test_a_file_emptied_since_the_fingerprint_does_not_reject_its_twin(tmp_path):
+  root = str(tmp_path / "data")
+  paths = image_factory.class_folder_dataset(root, per_class=3)
+  first = os.path.relpath(paths[0], root)
+  shutil.copy(paths[0], os.path.join(root, "cat", "zz_twin.png"))
+  hashes = walk.fingerprint_and_hashes(root)[1]
+  open(paths[0], "wb").close()                                          # emptied
+  rows, _ = _run_batches(root, str(tmp_path / "span"), hashes=hashes)
+  assert rows[first]["outcome"] == "rejected" and rows[first]["reason"] == "empty_file"
+  assert rows["cat/zz_twin.png"]["outcome"] == "ingested"
+
+
+def test_a_stale_manifest_entry_is_rejected_once_then_hashed_again(tmp_path):
+  """Bytes changed with size and mtime kept: the manifest's hash is stale. The worker's read
+  finds it out; the entry is dropped, so the next run hashes the file and ingests it."""
+  root = str(tmp_path / "data")
+  image_factory.class_folder_dataset(root, per_class=3)
+  bmp = os.path.join(root, "dog", "zz.bmp")
+  image_factory.save(image_factory.pattern(seed=5), bmp, "BMP")
+  cache = str(tmp_path / "cache")
+  manifest = f"{cache}/manifests/root.json"
+  walk.fingerprint_and_hashes(root, manifest)           # an earlier run's manifest
+  stat = os.stat(bmp)
+  with open(bmp, "r+b") as f:                           # same size, other pixels
+    f.seek(-3, os.SEEK_END)
+    f.write(b"\x01\x02\x03")
+  os.utime(bmp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+  extra = {"span_cache_uri": cache}
+  _, report = run_executor(root, str(tmp_path / "out1"), extra_properties=extra)
+  row = {r["path"]: r for r in ingest_report.read_report(report.uri)["files"]}["dog/zz.bmp"]
+  assert row["outcome"] == "rejected" and row["reason"].startswith(records.CHANGED)
+  assert "dog/zz.bmp" not in _read_json(manifest)
+  _, report = run_executor(root, str(tmp_path / "out2"), extra_properties=extra)
+  row = {r["path"]: r for r in ingest_report.read_report(report.uri)["files"]}["dog/zz.bmp"]
+  assert row["outcome"] == "normalised"                 # BMP re-encoded as PNG

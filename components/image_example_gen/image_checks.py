@@ -236,8 +236,7 @@ class ImageIngest(IngestTask):
     expected = record.sha256
     data = read_file(record, options)
     if data is not None and record.sha256 != expected:
-      return reject(record, "changed_during_ingest: content differs from when it was "
-                    "listed; rerun the pipeline")
+      return records.changed_since_listing(record)
     if data is not None:
       decode_file(record, data, options)
     return record

@@ -12,11 +12,11 @@ rows. A second worker, thread or process, adds decoding rather than messaging.
 
 Under <span_dir>:
   _batches/<batch>.json                        [[path, source, class, sha256 | null], ...]
-                                               per group, the groups of one batch
+                                               per group, the groups of one batch; every
+                                               file is read and hashed again by its worker
   _rows/<batch>.json                           the batch's report rows
-  Split-<split>/data_tfrecord-<batch>-of-<n>   its examples; batch 0 writes every split
-                                               (an empty shard for an empty split), the
-                                               others the splits they have examples for
+  Split-<split>/data_tfrecord-<batch>-of-<n>   its examples, one shard per split (empty
+                                               when the batch has none for it)
 A retried bundle rewrites the same names. Kept free of TensorFlow and TFX imports (workers).
 """
 
@@ -36,9 +36,9 @@ BATCHES_DIR, ROWS_DIR = "_batches", "_rows"
 # shard holds hundreds of examples.
 MIN_BATCH, MAX_BATCH, TARGET_BATCHES = 16, 500, 8
 GROUPS_PER_TASK = 16         # groups a decoding thread takes at a time
-# Outcomes that say something about the file rather than its content: a duplicate's own
-# read may still succeed, so such a record does not decide its group.
-_FILE_FAULTS = ("unreadable", "changed_during_ingest")
+# Outcomes that say something about the file rather than its content (its bytes were not
+# hashed, or are not the listed ones): such a record does not decide its group.
+_FILE_FAULTS = ("unreadable", "empty_file", "file_too_large", records.CHANGED)
 
 
 def content_groups(candidates: Sequence[records.FileRecord],
@@ -106,9 +106,10 @@ class IngestBatch(transforms.ThreadedDecisions):
       groups = json.loads(f.read().decode("utf-8"))
     writers, rows = {}, []
     try:
-      if index == 0:
-        for split, _ in self._splits:
-          writers[split] = self._open_shard(split, index, count)
+      # Every split's shard is opened (empty ones too): a retried bundle then replaces all
+      # of what an earlier attempt wrote.
+      for split, _ in self._splits:
+        writers[split] = self._open_shard(split, index, count)
       # map() yields in order while later groups are still being decided; the threads also
       # encode, so this thread only writes. A few groups per task: a future per group
       # would cost a GIL hand-off each.
@@ -117,8 +118,6 @@ class IngestBatch(transforms.ThreadedDecisions):
                  for pair in chunk)
       for record, example in decided:
         if example is not None:
-          if record.split not in writers:
-            writers[record.split] = self._open_shard(record.split, index, count)
           _write_record(writers[record.split], example)
         rows.append(record.report_row())
     finally:
@@ -146,7 +145,15 @@ class IngestBatch(transforms.ThreadedDecisions):
                                       label=self._labels[class_name], sha256=sha, split=split)
       members.append(record)
       if decided is not None:
-        record.take_decision(decided)
+        # A duplicate is read and hashed too: its bytes may have changed since the listing
+        # (or the manifest trusted a stale mtime); only then does it share the decision.
+        self._task.key_file(record, self._options)
+        if record.outcome:
+          continue                                  # unreadable, empty, too large
+        if record.sha256 != sha:
+          records.changed_since_listing(record)
+        else:
+          record.take_decision(decided)
         continue
       self._task.decide(record, self._options)     # reads, checks the hash, decides
       self._decided.inc()

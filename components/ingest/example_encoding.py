@@ -73,7 +73,7 @@ def _entry_parts(name: str, value: Value) -> list:
 # Entries of small scalar values (a label, a class name, a size) repeat across examples:
 # encoded once. Bounded: cleared when full.
 _SMALL_ENTRIES: Dict[tuple, bytes] = {}
-_SMALL_LIMIT, _SMALL_BYTES = 4096, 64
+_SMALL_LIMIT, _SMALL_BYTES = 4096, 48      # a 64-character sha256 is never cached
 
 
 def _entry(name: str, value: Value) -> list:

@@ -137,6 +137,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         ingested.append(span.number)
       with tf.io.gfile.GFile(os.path.join(span_dir, ROWS_FILE)) as f:
         span_rows = json.load(f)
+      changed = [r["path"] for r in span_rows if r["reason"].startswith(records.CHANGED)]
+      if changed:
+        ingest_walk.forget_in_manifest(manifest, changed)   # hashed afresh next run
       older = span != newest
       for row in span_rows:
         row["path"] = f"{span.folder}/{row['path']}" if span.folder else row["path"]

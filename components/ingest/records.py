@@ -108,6 +108,15 @@ def read_file(record: FileRecord, max_bytes: int) -> Optional[bytes]:
   return data
 
 
+CHANGED = "changed_during_ingest"
+
+
+def changed_since_listing(record: FileRecord) -> FileRecord:
+  """Rejects a file whose bytes are not those hashed when the data root was listed."""
+  return reject(record, f"{CHANGED}: content differs from when it was listed; rerun the "
+                "pipeline")
+
+
 def error_text(error: Exception) -> str:
   """What went wrong, without the path: an OSError's strerror, or the text of a tf.io.gfile
   error (which reads "<path>; <what>" for a local file)."""

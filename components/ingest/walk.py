@@ -247,6 +247,7 @@ def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
 
 
 def _size_and_mtime(path: str) -> Optional[List[int]]:
+  """[size, mtime_ns], or None when the file cannot be stat'ed (the ingestion says why)."""
   try:
     if is_uri(path):
       info = tf.io.gfile.stat(path)
@@ -254,7 +255,19 @@ def _size_and_mtime(path: str) -> Optional[List[int]]:
     info = os.stat(path)
   except OSError:
     return None
+  except Exception as e:  # pylint: disable=broad-except
+    if not (is_uri(path) and isinstance(e, tf.errors.OpError)):
+      raise
+    return None
   return [info.st_size, info.st_mtime_ns]
+
+
+def forget_in_manifest(manifest: str, paths: List[str]) -> None:
+  """Drops `paths` from the manifest, so that the next fingerprint hashes them again (their
+  bytes changed while size and mtime did not, or while they were being ingested)."""
+  entries = _read_manifest(manifest)
+  if any(entries.pop(p, None) is not None for p in list(paths)):
+    _write_manifest(manifest, entries)
 
 
 def _read_manifest(path: str) -> dict:
