@@ -248,18 +248,25 @@ def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
 
 def _size_and_mtime(path: str) -> Optional[List[int]]:
   """[size, mtime_ns], or None when the file cannot be stat'ed (the ingestion says why)."""
-  try:
+  def stat():
     if is_uri(path):
       info = tf.io.gfile.stat(path)
       return [info.length, info.mtime_nsec]
     info = os.stat(path)
+    return [info.st_size, info.st_mtime_ns]
+  return _none_if_unreadable(stat, path)
+
+
+def _none_if_unreadable(read: Callable[[], object], path: str):
+  """read(), or None when `path` cannot be read: an OSError, or for a URI a tf.io error."""
+  try:
+    return read()
   except OSError:
     return None
   except Exception as e:  # pylint: disable=broad-except
     if not (is_uri(path) and isinstance(e, tf.errors.OpError)):
       raise
     return None
-  return [info.st_size, info.st_mtime_ns]
 
 
 def forget_in_manifest(manifest: str, paths: List[str]) -> None:
@@ -289,15 +296,10 @@ def _write_manifest(path: str, entries: dict) -> None:
 
 def _file_sha256(path: str) -> Optional[str]:
   """The file's sha256, or None when it cannot be read (the ingestion says why)."""
-  h = hashlib.sha256()
-  try:
+  def digest():
+    h = hashlib.sha256()
     with (tf.io.gfile.GFile(path, "rb") if is_uri(path) else open(path, "rb")) as f:
       for chunk in iter(lambda: f.read(1 << 20), b""):
         h.update(chunk)
-  except OSError:
-    return None
-  except Exception as e:  # pylint: disable=broad-except
-    if not (is_uri(path) and isinstance(e, tf.errors.OpError)):
-      raise
-    return None
-  return h.hexdigest()
+    return h.hexdigest()
+  return _none_if_unreadable(digest, path)
