@@ -106,3 +106,67 @@ def test_mirrored_training_on_two_replicas_with_the_feature_cache(tmp_path):
   assert "history.json" in found["image_reports"]
   assert found["timeseries_distribution"]["replicas"] == 2
   assert found["timeseries_exported"]
+
+
+SHORT_BATCH_PROBE = r'''
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+cpu, = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, os.environ["REPO"])
+import pipeline_config
+from trainer.common import distribution, hygiene
+x = np.random.RandomState(0).uniform(0, 1, (11, 16, 16, 3)).astype("float32")
+y = np.arange(11) % 2
+def build():
+  inputs = keras.Input((16, 16, 3))
+  h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+  h = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(h)
+  outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(h))
+  return keras.Model(inputs, outputs)
+found = {}
+keras.utils.set_random_seed(0)
+single = build()
+weights = single.get_weights()
+hygiene.compile_classifier(single, keras.optimizers.SGD(0.0))
+found["single"] = single.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)["accuracy"]
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+  model = build()
+  model.set_weights(weights)
+  hygiene.compile_classifier(model, keras.optimizers.SGD(0.0))
+  # 11 validation images in batches of 8: the last batch of 3 gives the second replica none.
+  validation = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+  config = pipeline_config.TrainerConfig(batch_size=8, early_stopping_patience=1)
+  history = hygiene.fit_phase(model, config, sys.argv[1], "probe", x, validation, 1, y=y,
+                              batch_size=8)
+found["mirrored"] = history["val_accuracy"][0]
+found["replicas"] = strategy.num_replicas_in_sync
+print("RESULT " + json.dumps(found))
+'''
+
+
+def test_a_short_last_batch_leaves_no_replica_empty_and_metrics_count_real_rows(tmp_path):
+  """tf.distribute hands a replica an empty slice of a short batch, where TensorFlow's fused
+  Conv2D+ReLU fails ('input depth must be evenly divisible by filter depth'); padded batches
+  weigh their padding 0, so the validation accuracy is the single-device one."""
+  done = subprocess.run([sys.executable, "-c", SHORT_BATCH_PROBE, str(tmp_path)],
+                        capture_output=True, text=True, timeout=600, cwd=REPO,
+                        env={**os.environ, "REPO": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  assert done.returncode == 0, done.stderr[-4000:]
+  found = json.loads(done.stdout.rsplit("RESULT ", 1)[1])
+  assert found["replicas"] == 2
+  assert found["mirrored"] == pytest.approx(found["single"], abs=1e-6)
+
+
+def test_full_batches_pads_with_rows_of_weight_zero():
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  pad = distribution._pad_batch(4)  # pylint: disable=protected-access
+  x, y, weight = pad({"text": tf.constant(["a", "b", "c"])}, tf.constant([1, 2, 3]))
+  assert x["text"].numpy().tolist() == [b"a", b"b", b"c", b"a"]
+  assert y.numpy().tolist() == [1, 2, 3, 1]
+  assert weight.numpy().tolist() == [1.0, 1.0, 1.0, 0.0]
+  _, _, weight = pad(tf.zeros([4, 2]), tf.zeros([4]), tf.constant([0.5, 1, 1, 1]))
+  assert weight.numpy().tolist() == [0.5, 1.0, 1.0, 1.0]

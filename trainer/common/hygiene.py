@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from trainer.common import distribution
+
 
 def _skip_autograph_for_tf_keras() -> None:
   """TF 2.16's AutoGraph skips the `keras` package but converts tf_keras's own functions, about
@@ -97,15 +99,38 @@ def class_weights(counts: np.ndarray, mode: str,
 
 
 def compile_classifier(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
-  """Sparse categorical cross-entropy on integer labels, accuracy reported as `accuracy`."""
+  """Sparse categorical cross-entropy on integer labels, accuracy reported as `accuracy`.
+
+  Under a strategy of several replicas the accuracy is a weighted metric, so the padding
+  rows of distribution.full_batches (weight 0) do not count."""
+  accuracy = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+  weighted = tf.distribute.get_strategy().num_replicas_in_sync > 1
   model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+                metrics=None if weighted else accuracy,
+                weighted_metrics=accuracy if weighted else None)
 
 
 def fit_phase(model: keras.Model, config, model_run_dir: str, phase: str, x, validation,
               epochs: int, class_weight=None, **kwargs) -> dict:
-  """One training phase with the standard callbacks; returns its history dict."""
+  """One training phase with the standard callbacks; returns its history dict. Under a
+  strategy of several replicas every batch is padded to the global batch size
+  (distribution.full_batches), so that no replica is handed an empty batch."""
+  if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+    x, validation, kwargs = _full_batches(x, validation, config, kwargs)
   return model.fit(x, validation_data=validation, epochs=epochs, verbose=2,
                    class_weight=class_weight,
                    callbacks=training_callbacks(config, model_run_dir, phase),
                    **kwargs).history
+
+
+def _full_batches(x, validation, config, kwargs):
+  kwargs = dict(kwargs)
+  batch_size = kwargs.pop("batch_size", None) or config.batch_size
+  y = kwargs.pop("y", None)
+  shuffle = kwargs.pop("shuffle", False)
+  x = distribution.full_batches(x, batch_size, y=y, shuffle=shuffle, seed=config.seed)
+  if isinstance(validation, tuple) and not isinstance(validation[0], tf.data.Dataset):
+    validation = distribution.full_batches(validation[0], batch_size, y=validation[1])
+  elif validation is not None:
+    validation = distribution.full_batches(validation, batch_size)
+  return x, validation, kwargs
