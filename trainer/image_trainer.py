@@ -83,7 +83,7 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   with strategy.scope():
     model, base = model_lib.build_classifier(
         backbone, len(label_names), config.image_size, weights_path,
-        config.dense_units, config.dropout)
+        config.dense_units, config.dropout, imagenet=config.weights == "imagenet")
     warm = warm_start.load(model, label_names, base_model, lambda n: model_lib.build_classifier(
         backbone, n, config.image_size, None, config.dense_units, config.dropout)[0],
         model_run_dir)

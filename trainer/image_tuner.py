@@ -64,7 +64,7 @@ def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
     model, base = model_lib.build_classifier(
         backbone, len(label_names), config.image_size, weights_path,
         hp.Choice("dense_units", list(tuning.dense_units)),
-        hp.Choice("dropout", list(tuning.dropouts)))
+        hp.Choice("dropout", list(tuning.dropouts)), imagenet=config.weights == "imagenet")
     if backbone.transfer:
       blocks = hp.Int("fine_tune_blocks", 0,
                       min(tuning.max_fine_tune_blocks, len(backbone.blocks)))
