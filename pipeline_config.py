@@ -100,6 +100,12 @@ class FitConfig:
   early_stopping_patience: int = 5
   reduce_lr_patience: int = 3
   reduce_lr_factor: float = 0.1
+  # Small data: on a validation split of a few dozen examples one epoch's figure is noise, so
+  # neither EarlyStopping nor ReduceLROnPlateau acts (nor is a best epoch chosen) before this
+  # share of a phase's epochs has run, and both wait at least this share of the epochs
+  # (patience relative to the epochs asked) besides their own patience.
+  min_epochs_fraction: float = 0.25
+  patience_fraction: float = 0.2
   # 'auto' (weigh classes when the largest is over 1.5x the smallest), 'balanced' or 'none'.
   class_weights: str = "auto"
   # tf.distribute strategy (trainer/common/distribution.py): "auto" (MirroredStrategy when
@@ -115,6 +121,10 @@ class FitConfig:
     for name in ("batch_size", "dense_units"):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
+    for name in ("min_epochs_fraction", "patience_fraction"):
+      if not 0.0 <= getattr(self, name) <= 1.0:
+        raise ToolkitError(f"{name} must be between 0 and 1. "
+                           f"Received: {name}={getattr(self, name)}")
     if self.monitor not in ("val_loss", "val_accuracy"):
       raise ToolkitError("monitor must be val_loss or val_accuracy (the validation split). "
                          f"Received: monitor={self.monitor!r}")

@@ -32,6 +32,7 @@ import json
 import os
 from typing import Dict, List, Optional
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -133,6 +134,49 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
   return metrics
 
 
+_METRIC_WORDS = {"accuracy": "eval accuracy", "majority_margin": "margin over the majority class",
+                 "mae": "eval MAE", "baseline_margin": "margin over the best common-sense baseline"}
+
+
+def failed_thresholds(evaluation_uri: str) -> List[dict]:
+  """The Evaluator's thresholds that this model failed, each with its figures: `metric`,
+  `slice` (None: the whole eval split), `value`, `threshold` (what it had to reach),
+  `kind` ("value", or "change" against the last blessed model) and a `reason` sentence."""
+  try:
+    result = tfma.load_validation_result(evaluation_uri)
+  except (OSError, AssertionError, tf.errors.NotFoundError):   # no validation record
+    return []
+  failed = []
+  for per_slice in result.metric_validations_per_slice:
+    slice_keys = per_slice.slice_key.single_slice_keys
+    where = (f"{slice_keys[0].column}={slice_keys[0].bytes_value.decode('utf-8')}"
+             if slice_keys else None)
+    for failure in per_slice.failures:
+      name = _METRIC_NAMES.get(failure.metric_key.name, failure.metric_key.name)
+      value = failure.metric_value.double_value.value
+      threshold = failure.metric_threshold
+      words = _METRIC_WORDS.get(name, name) + (f" of {where}" if where else "")
+      if threshold.HasField("change_threshold"):
+        bound = threshold.change_threshold.absolute.value
+        higher = threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+        reason = (f"{words} changed by {value:+.4f} against the last blessed model; the "
+                  f"change had to be {'at least' if higher else 'at most'} {bound:+.4f}")
+        failed.append({"metric": name, "slice": where, "value": value, "threshold": bound,
+                       "kind": "change", "reason": reason})
+        continue
+      bounds = threshold.value_threshold
+      if bounds.HasField("lower_bound"):
+        bound, side = bounds.lower_bound.value, "at least"
+      else:
+        bound, side = bounds.upper_bound.value, "at most"
+      if name == "majority_margin" and bound <= 0:
+        side = "above"
+      reason = f"{words} is {value:.4f}; it had to be {side} {bound:.4f}"
+      failed.append({"metric": name, "slice": where, "value": value, "threshold": bound,
+                     "kind": "value", "reason": reason})
+  return failed
+
+
 # last_run.json "artifacts" key -> (node id, output key); None: the task's own node.
 _ARTIFACTS = {
     "examples": (None, "examples"),
@@ -198,7 +242,7 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
     summary["tensorboard"] = os.path.join(model_runs[0].uri, "logs")
     for key, name in (("feature_cache", "feature_cache.json"),
                       ("embeddings", "embeddings.json"), ("baselines", "baselines.json"),
-                      ("warm_start", "warm_start.json")):
+                      ("warm_start", "warm_start.json"), ("phases", "phases.json")):
       path = os.path.join(model_runs[0].uri, name)
       if os.path.isfile(path):
         with open(path) as f:
@@ -216,6 +260,7 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
   if evaluations:
     summary["metrics"] = _metrics(evaluations[0].uri)
     summary["evaluation"] = evaluations[0].uri
+    summary["failed_thresholds"] = failed_thresholds(evaluations[0].uri)
   warm = summary.pop("warm_start", None)
   summary["warm_started_from"] = warm.get("from") if warm else None
   trainer_baselines = summary.pop("baselines", None) or {}
@@ -242,14 +287,14 @@ def summarise(config: pipeline_config.PipelineConfig) -> dict:
 
 
 def majority_accuracy(report: dict) -> Optional[float]:
-  """Accuracy on the eval split of always predicting the most frequent train class."""
+  """Accuracy on the eval split of always predicting its most frequent class: the share the
+  Evaluator's `majority_margin` subtracts (trainer/common/metrics.py), so the printed
+  baseline and the blessing rule are one figure."""
   per_class_split = report.get("per_class_split", {})
-  train = {c: splits.get("train", 0) for c, splits in per_class_split.items()}
-  eval_total = sum(splits.get("eval", 0) for splits in per_class_split.values())
-  if not train or not eval_total:
+  eval_counts = [splits.get("eval", 0) for splits in per_class_split.values()]
+  if not sum(eval_counts):
     return None
-  majority = max(sorted(train), key=lambda c: train[c])
-  return per_class_split[majority].get("eval", 0) / eval_total
+  return max(eval_counts) / sum(eval_counts)
 
 
 def write(summary: dict, path: str) -> None:

@@ -244,7 +244,8 @@ def test_the_best_checkpoint_and_logs_reach_a_ram_run_folder(ram):
   model = _tiny_model(2)
   model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
   config = types.SimpleNamespace(monitor="val_loss", early_stopping_patience=5,
-                                 reduce_lr_factor=0.5, reduce_lr_patience=5)
+                                 reduce_lr_factor=0.5, reduce_lr_patience=5,
+                                 min_epochs_fraction=0.0, patience_fraction=0.0)
   x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
   y = (x[:, 0] > 0).astype(np.int64)
   hygiene.fit_phase(model, config, f"{ram}/run", "head", x, (x, y), 2, y=y, batch_size=8)

@@ -381,3 +381,66 @@ def test_efficientnet_imagenet_weights_fold_keras_extra_scaling_into_normalizati
   expected = inner(pixels) / tf.constant([0.229, 0.224, 0.225])
   np.testing.assert_allclose(keras.Model(base.input, loaded.output)(pixels).numpy(),
                              expected.numpy(), rtol=1e-4, atol=1e-4)
+
+def test_phase2_that_makes_the_model_worse_is_undone_and_both_phases_are_recorded(
+    tiny_examples, tmp_path):
+  """A fine-tuning rate of 0.5 wrecks the base; the phase 1 model is what gets exported."""
+  import json  # pylint: disable=import-outside-toplevel
+  uri, _ = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=3,
+      fine_tune_epochs=2, fine_tune_learning_rate=0.5, dense_units=8, feature_cache_dir="")
+  validation = [os.path.join(uri, "Split-eval", "*")]
+  model = image_trainer.train(
+      config, [os.path.join(uri, "Split-train", "*")], validation,
+      executor.read_label_names(uri), str(tmp_path / "serving"), str(tmp_path / "run"))
+  with open(tmp_path / "run" / image_trainer.PHASES_FILE) as f:
+    phases = json.load(f)
+  assert set(phases) == {"head", "fine_tune", "kept"}
+  assert phases["fine_tune"]["val_loss"] > phases["head"]["val_loss"]
+  assert phases["kept"] == "head"
+  found = model.evaluate(image_trainer.data.make_dataset(validation, 32, 8, False, 0),
+                         verbose=0, return_dict=True)
+  assert found["loss"] == pytest.approx(phases["head"]["val_loss"], rel=1e-4)
+
+
+def test_phase2_is_kept_when_it_is_at_least_as_good():
+  from trainer.common import hygiene  # pylint: disable=import-outside-toplevel
+  head = {"val_accuracy": 0.8, "val_loss": 0.5}
+  assert hygiene.better_or_equal({"val_accuracy": 0.85, "val_loss": 0.9}, head)
+  assert hygiene.better_or_equal({"val_accuracy": 0.8, "val_loss": 0.4}, head)
+  assert not hygiene.better_or_equal({"val_accuracy": 0.8, "val_loss": 0.6}, head)
+  assert not hygiene.better_or_equal({"val_accuracy": 0.75, "val_loss": 0.1}, head)
+
+
+def test_callbacks_wait_in_proportion_to_the_epochs_asked():
+  """Small data: 40 epochs asked once stopped at epoch 6 and restored epoch 1 (chance)."""
+  from trainer.common import hygiene  # pylint: disable=import-outside-toplevel
+  config = pipeline_config.TrainerConfig()
+  when = hygiene.patience_for(config, 40)
+  assert when == {"start_from_epoch": 10, "early_stopping_patience": 8,
+                  "reduce_lr_patience": 4}
+  assert hygiene.patience_for(config, 5) == {
+      "start_from_epoch": 1, "early_stopping_patience": 5, "reduce_lr_patience": 3}
+  callbacks = hygiene.training_callbacks(config, "/tmp/unused-run", "head", 40)
+  early = next(c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping))
+  reduce = next(c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau))
+  assert (early.start_from_epoch, early.patience) == (10, 8)
+  assert (reduce.start_from_epoch, reduce.patience) == (10, 4)
+
+
+def test_no_callback_acts_on_noise_before_the_minimum_epochs(tmp_path):
+  """A validation loss that is best at epoch 1 and worse after: before, EarlyStopping stopped
+  at epoch 6 and restored epoch 1; now it judges from epoch 10 of 40 on."""
+  from trainer.common import hygiene  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(0)
+  x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+  y = (x[:, 0] > 0).astype(np.int64)
+  noisy = np.random.default_rng(1).normal(size=(16, 4)).astype(np.float32)
+  model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(64, activation="relu"),
+                            keras.layers.Dense(2, activation="softmax")])
+  hygiene.compile_classifier(model, keras.optimizers.Adam(0.05))
+  # Labels the model cannot learn: the validation loss rises as it fits the train split.
+  history = hygiene.fit_phase(model, pipeline_config.TrainerConfig(), str(tmp_path), "head", x,
+                              (noisy, np.ones(16, np.int64)), 40, y=y, batch_size=16)
+  assert len(history["loss"]) >= 10 + 8

@@ -28,6 +28,8 @@ from trainer import model as model_lib, warm_start, weights
 from trainer.common import distribution, examples, hygiene, reports
 
 FEATURE_CACHE_STATS = "feature_cache.json"
+# Validation figures after each phase and which phase's model was kept.
+PHASES_FILE = "phases.json"
 
 
 def run_fn(fn_args) -> None:
@@ -129,7 +131,14 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
       history = {"head": fit(model, "head", train_data, validation_data, config.head_epochs)}
 
     blocks = fine_tune_block_count(config, backbone)
+    phases = {}
     if blocks and config.fine_tune_epochs:
+      # Fine-tuning can wreck what phase 1 learnt (BatchNorm backbones on small data are
+      # the usual case): the phase 1 model is measured and kept unless phase 2 is at least
+      # as good on the validation split.
+      compile_model(model, keras.optimizers.Adam(config.head_learning_rate))
+      phases["head"] = hygiene.evaluate_phase(model, validation_data, config)
+      after_head = model.get_weights()
       model_lib.unfreeze_top_blocks(base, backbone, blocks)
       print(f"[Trainer] phase 2: fine-tuning {model_lib.top_block_names(backbone, blocks)}, "
             f"up to {config.fine_tune_epochs} epochs at learning rate "
@@ -137,6 +146,19 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
       compile_model(model, keras.optimizers.RMSprop(config.fine_tune_learning_rate))
       history["fine_tune"] = fit(model, "fine_tune", train_data, validation_data,
                                  config.fine_tune_epochs)
+      phases["fine_tune"] = hygiene.evaluate_phase(model, validation_data, config)
+      phases["kept"] = ("fine_tune" if hygiene.better_or_equal(phases["fine_tune"],
+                                                               phases["head"]) else "head")
+      if phases["kept"] == "head":
+        model.set_weights(after_head)
+      print(f"[Trainer] validation accuracy after phase 1 {phases['head']['val_accuracy']:.4f}"
+            f", after phase 2 {phases['fine_tune']['val_accuracy']:.4f}: kept the model of "
+            f"{'phase 2' if phases['kept'] == 'fine_tune' else 'phase 1 (fine-tuning made it worse)'}",
+            flush=True)
+
+  if phases:
+    with tf.io.gfile.GFile(os.path.join(model_run_dir, PHASES_FILE), "w") as f:
+      json.dump(phases, f, indent=1)
 
   with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)

@@ -1,6 +1,7 @@
 """Callbacks, class weights, compiling and fitting: the training hygiene of Chollet's ch. 7,
 configured once for every task."""
 
+import math
 import os
 import shutil
 import tempfile
@@ -62,18 +63,50 @@ def _best_checkpoint(config, path: str) -> List[keras.callbacks.Callback]:
   return [checkpoint] if local == path else [checkpoint, _CopyCheckpoint(local, path)]
 
 
-def training_callbacks(config, model_run_dir: str, phase: str) -> List[keras.callbacks.Callback]:
+class _ReduceLROnPlateauAfter(keras.callbacks.ReduceLROnPlateau):
+  """ReduceLROnPlateau that neither counts nor acts before `start_from_epoch` (as
+  EarlyStopping's own argument of that name)."""
+
+  def __init__(self, start_from_epoch: int = 0, **kwargs):
+    super().__init__(**kwargs)
+    self.start_from_epoch = start_from_epoch
+
+  def on_epoch_end(self, epoch, logs=None):
+    if epoch >= self.start_from_epoch:
+      super().on_epoch_end(epoch, logs)
+
+
+def patience_for(config, epochs: int) -> Dict[str, int]:
+  """When the callbacks may act in a phase of `epochs`: `start_from_epoch` (the first epoch
+  they judge), and the EarlyStopping and ReduceLROnPlateau patience, each at least the
+  configured one and `patience_fraction` of the epochs. ReduceLROnPlateau keeps fewer
+  epochs of patience than EarlyStopping, so a phase cuts the rate before it gives up."""
+  relative = math.ceil(config.patience_fraction * epochs)
+  early = max(config.early_stopping_patience, relative)
+  reduce = max(config.reduce_lr_patience, math.ceil(relative / 2))
+  return {"start_from_epoch": int(config.min_epochs_fraction * epochs),
+          "early_stopping_patience": early, "reduce_lr_patience": min(reduce, early)}
+
+
+def training_callbacks(config, model_run_dir: str, phase: str,
+                       epochs: int = 0) -> List[keras.callbacks.Callback]:
   """EarlyStopping, ModelCheckpoint (best by `config.monitor`), ReduceLROnPlateau and
-  TensorBoard logs under `<model_run_dir>/logs/<phase>` (where TFX users look for them)."""
+  TensorBoard logs under `<model_run_dir>/logs/<phase>` (where TFX users look for them).
+  On small validation splits the callbacks judge noise, so none acts before
+  `min_epochs_fraction` of the phase's `epochs` and their patience grows with the epochs
+  asked (patience_for)."""
   checkpoints = os.path.join(model_run_dir, "checkpoints")
   tf.io.gfile.makedirs(checkpoints)
+  when = patience_for(config, epochs)
   return [
       keras.callbacks.EarlyStopping(monitor=config.monitor,
-                                    patience=config.early_stopping_patience,
+                                    patience=when["early_stopping_patience"],
+                                    start_from_epoch=when["start_from_epoch"],
                                     restore_best_weights=True, verbose=1),
       *_best_checkpoint(config, os.path.join(checkpoints, f"{phase}_best.h5")),
-      keras.callbacks.ReduceLROnPlateau(monitor=config.monitor, factor=config.reduce_lr_factor,
-                                        patience=config.reduce_lr_patience, verbose=1),
+      _ReduceLROnPlateauAfter(monitor=config.monitor, factor=config.reduce_lr_factor,
+                              patience=when["reduce_lr_patience"],
+                              start_from_epoch=when["start_from_epoch"], verbose=1),
       keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", phase)),
   ]
 
@@ -119,7 +152,7 @@ def fit_phase(model: keras.Model, config, model_run_dir: str, phase: str, x, val
     x, validation, kwargs = _full_batches(x, validation, config, kwargs)
   return model.fit(x, validation_data=validation, epochs=epochs, verbose=2,
                    class_weight=class_weight,
-                   callbacks=training_callbacks(config, model_run_dir, phase),
+                   callbacks=training_callbacks(config, model_run_dir, phase, epochs),
                    **kwargs).history
 
 
@@ -134,3 +167,20 @@ def _full_batches(x, validation, config, kwargs):
   elif validation is not None:
     validation = distribution.full_batches(validation, batch_size)
   return x, validation, kwargs
+
+
+def evaluate_phase(model: keras.Model, validation, config) -> Dict[str, float]:
+  """The model's loss and accuracy on the validation split, as the callbacks saw them
+  (`val_loss`, `val_accuracy`); padded under several replicas as fit_phase pads."""
+  if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+    validation = distribution.full_batches(validation, config.batch_size)
+  found = model.evaluate(validation, verbose=0, return_dict=True)
+  return {"val_loss": float(found["loss"]), "val_accuracy": float(found["accuracy"])}
+
+
+def better_or_equal(candidate: Dict[str, float], incumbent: Dict[str, float]) -> bool:
+  """Whether `candidate` is at least as good as `incumbent` on the validation split:
+  accuracy first (what the Evaluator blesses on), the loss breaking a tie."""
+  if candidate["val_accuracy"] != incumbent["val_accuracy"]:
+    return candidate["val_accuracy"] > incumbent["val_accuracy"]
+  return candidate["val_loss"] <= incumbent["val_loss"]
