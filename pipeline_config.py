@@ -218,6 +218,9 @@ class TextTrainerConfig(FitConfig):
     if self.fine_tune_epochs < 0:
       raise ToolkitError(
           f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
+    if self.scratch_baseline and self.scratch_epochs < 1:
+      raise ToolkitError("scratch_epochs must be >= 1 with scratch_baseline. "
+                         f"Received: scratch_epochs={self.scratch_epochs}")
     for name in ("learning_rate", "fine_tune_learning_rate"):
       if not 0 < getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
@@ -419,6 +422,10 @@ class TrainerConfig(FitConfig):
   feature_cache_dir: Optional[str] = None
   # Warm start (from the latest blessed model): each phase runs this share of its epochs.
   warm_start_epochs: float = 0.2
+  # Also train the small convnet from scratch on the same splits and report both models' eval
+  # accuracy (trainer/image_baselines.py): what the pretrained base is worth on this data.
+  scratch_baseline: bool = False
+  scratch_epochs: int = 30
 
   def validate(self):
     self.validate_fit()
@@ -451,6 +458,9 @@ class TrainerConfig(FitConfig):
     if self.fine_tune_epochs < 0:
       raise ToolkitError(
           f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
+    if self.scratch_baseline and self.scratch_epochs < 1:
+      raise ToolkitError("scratch_epochs must be >= 1 with scratch_baseline. "
+                         f"Received: scratch_epochs={self.scratch_epochs}")
 
 
 @dataclass

@@ -444,3 +444,26 @@ def test_no_callback_acts_on_noise_before_the_minimum_epochs(tmp_path):
   history = hygiene.fit_phase(model, pipeline_config.TrainerConfig(), str(tmp_path), "head", x,
                               (noisy, np.ones(16, np.int64)), 40, y=y, batch_size=16)
   assert len(history["loss"]) >= 10 + 8
+
+
+def test_the_scratch_baseline_scores_both_models_on_the_eval_split(tiny_examples, tmp_path):
+  import json  # pylint: disable=import-outside-toplevel
+  from trainer import image_baselines  # pylint: disable=import-outside-toplevel
+  uri, _ = tiny_examples
+  config = pipeline_config.TrainerConfig(
+      backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=2,
+      fine_tune_epochs=0, dense_units=8, scratch_baseline=True, scratch_epochs=2)
+  split = {name: [os.path.join(uri, f"Split-{name}", "*")] for name in ("train", "eval")}
+  model = image_trainer.train(config, split["train"], split["train"],
+                              executor.read_label_names(uri), str(tmp_path / "serving"),
+                              str(tmp_path / "run"), eval_files=split["eval"])
+  with open(tmp_path / "run" / image_baselines.BASELINES_FILE) as f:
+    scores = json.load(f)
+  eval_data = image_trainer.data.make_dataset(split["eval"], 32, 8, False, 0)
+  expected = image_baselines.eval_accuracy(model, eval_data)
+  assert scores["model_eval_accuracy"] == pytest.approx(expected["accuracy"])
+  assert scores["eval_examples"] == expected["examples"] > 0
+  assert 0.0 <= scores["from_scratch_accuracy"] <= 1.0
+  assert scores["from_scratch_epochs"] == 2
+  with pytest.raises(pipeline_config.ToolkitError, match="scratch_epochs must be >= 1"):
+    pipeline_config.TrainerConfig(scratch_baseline=True, scratch_epochs=0).validate()

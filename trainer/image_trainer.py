@@ -17,13 +17,15 @@ import dataclasses
 import json
 import math
 import os
+import posixpath
 from typing import List, Optional, Sequence
 
 import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
-from trainer import backbones, data, export, feature_cache, image_decoding, image_reports
+from trainer import backbones, data, export, feature_cache, image_baselines, image_decoding
+from trainer import image_reports
 from trainer import model as model_lib, warm_start, weights
 from trainer.common import distribution, examples, hygiene, reports
 
@@ -46,10 +48,12 @@ def run_fn(fn_args) -> None:
     best = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
     print(f"[Trainer] tuned hyperparameters: {best}", flush=True)
     config = image_tuner.apply_hyperparameters(config, best)
-  label_names = examples.read_label_names(examples.examples_uri(fn_args.train_files))
+  uri = examples.examples_uri(fn_args.train_files)
+  label_names = examples.read_label_names(uri)
   train(config, fn_args.train_files, fn_args.eval_files, label_names,
         fn_args.serving_model_dir, fn_args.model_run_dir, augmentation,
-        background=ingest.background_color, base_model=fn_args.base_model)
+        background=ingest.background_color, base_model=fn_args.base_model,
+        eval_files=[posixpath.join(uri, "Split-eval", "*")])
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],
@@ -57,12 +61,14 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           model_run_dir: str,
           augmentation: Optional[pipeline_config.AugmentationConfig] = None,
           background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND,
-          base_model: Optional[str] = None) -> keras.Model:
+          base_model: Optional[str] = None,
+          eval_files: Optional[List[str]] = None) -> keras.Model:
   """Trains the classifier in two phases and exports the serving SavedModel. With
   `base_model` (the latest blessed model's serving dir) the model starts from its weights
   and each phase runs `warm_start_epochs` of its epochs (trainer/warm_start.py).
 
-  `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice.
+  `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice;
+  `eval_files` are only scored, for the from-scratch baseline (trainer/image_baselines.py).
   """
   config.validate()
   # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
@@ -155,6 +161,11 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
             f", after phase 2 {phases['fine_tune']['val_accuracy']:.4f}: kept the model of "
             f"{'phase 2' if phases['kept'] == 'fine_tune' else 'phase 1 (fine-tuning made it worse)'}",
             flush=True)
+
+    if config.scratch_baseline and eval_files:
+      image_baselines.write_scratch_baseline(
+          config, model, train_files, validation_files, eval_files, len(label_names),
+          background, model_run_dir, class_weight)
 
   if phases:
     with tf.io.gfile.GFile(os.path.join(model_run_dir, PHASES_FILE), "w") as f:
