@@ -218,9 +218,6 @@ class TextTrainerConfig(FitConfig):
     if self.fine_tune_epochs < 0:
       raise ToolkitError(
           f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
-    if self.scratch_baseline and self.scratch_epochs < 1:
-      raise ToolkitError("scratch_epochs must be >= 1 with scratch_baseline. "
-                         f"Received: scratch_epochs={self.scratch_epochs}")
     for name in ("learning_rate", "fine_tune_learning_rate"):
       if not 0 < getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")

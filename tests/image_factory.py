@@ -117,12 +117,47 @@ def class_folder_dataset(root, classes=("cat", "dog"), per_class=6, size=(40, 40
   return paths
 
 
-def webp_file(path, seed=0):
-  return save(pattern(seed=seed), path, "WEBP", lossless=True)
+def webp_file(path, seed=0, **kwargs):
+  return save(pattern(seed=seed), path, "WEBP", lossless=True, **kwargs)
+
+
+def rgba_webp(path, seed=0):
+  image = pattern(seed=seed).convert("RGBA")
+  alpha = np.full((image.height, image.width), 255, dtype=np.uint8)
+  alpha[:, : image.width // 2] = 0             # left half fully transparent
+  image.putalpha(Image.fromarray(alpha, "L"))
+  return save(image, path, "WEBP", lossless=True)
+
+
+def animated_webp(path, frames=3, seed=0):
+  images = [pattern(seed=seed + i) for i in range(frames)]
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  images[0].save(path, format="WEBP", save_all=True, append_images=images[1:], lossless=True,
+                 duration=100)
+  return path
+
+
+def exif_rotated_webp(path, orientation=6, seed=0):
+  exif = Image.Exif()
+  exif[0x0112] = orientation
+  return webp_file(path, seed, exif=exif.tobytes())
 
 
 def tiff_file(path, seed=0):
   return save(pattern(seed=seed), path, "TIFF")
+
+
+def gray16_tiff(path, value=50000):
+  pixels = np.full((32, 32), value, dtype=np.uint16)
+  pixels[:16] = value // 2
+  return save(Image.fromarray(pixels, "I;16"), path, "TIFF")
+
+
+def multipage_tiff(path, pages=2, seed=0):
+  images = [pattern(seed=seed + i) for i in range(pages)]
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  images[0].save(path, format="TIFF", save_all=True, append_images=images[1:])
+  return path
 
 
 def transparent_gif(path, seed=0):
@@ -130,8 +165,71 @@ def transparent_gif(path, seed=0):
   return save(image, path, "GIF", transparency=0)
 
 
+def gif_with_long_comment(path, seed=0, sub_blocks=1100):
+  """A GIF whose first frame comes after more comment sub-blocks than serving reads."""
+  return save(pattern(seed=seed).convert("P"), path, "GIF", comment=b"x" * 255 * sub_blocks)
+
+
 def palette_bmp(path, seed=0):
   return save(pattern(seed=seed).convert("P", palette=Image.ADAPTIVE, colors=16), path, "BMP")
+
+
+def bmp_bytes(width, height, bits, rows, palette=b"", compression=0, colors=0):
+  """A BMP with a BITMAPINFOHEADER around `rows` (the pixel data, bottom row first)."""
+  offset = 14 + 40 + len(palette)
+  info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, bits, compression, len(rows),
+                     2835, 2835, colors, 0)
+  return (b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette
+          + rows)
+
+
+def _padded(row: bytes) -> bytes:
+  return row + b"\0" * (-len(row) % 4)
+
+
+def _palette_of(image):
+  rgb = image.getpalette()[: 3 * 256]
+  return b"".join(bytes((rgb[i + 2], rgb[i + 1], rgb[i], 0)) for i in range(0, len(rgb), 3))
+
+
+def rle8_bmp(path, seed=0):
+  """An 8-bit run-length encoded BMP (Pillow reads it; TensorFlow does not)."""
+  image = pattern(seed=seed).convert("P", palette=Image.ADAPTIVE, colors=16)
+  indices = np.asarray(image)
+  rows = b"".join(b"".join(bytes((1, int(i))) for i in row) + b"\0\0"
+                  for row in indices[::-1]) + b"\0\1"
+  return write_bytes(path, bmp_bytes(image.width, image.height, 8, rows, _palette_of(image),
+                                     compression=1, colors=256))
+
+
+def bmp_16bit(path, seed=0):
+  """A 16-bit (5-5-5) BMP."""
+  pixels = np.asarray(pattern(seed=seed)).astype(np.uint16) >> 3
+  words = (pixels[..., 0] << 10) | (pixels[..., 1] << 5) | pixels[..., 2]
+  rows = b"".join(_padded(row.astype("<u2").tobytes()) for row in words[::-1])
+  return write_bytes(path, bmp_bytes(words.shape[1], words.shape[0], 16, rows))
+
+
+def bmp_1bit(path, seed=0):
+  return save(pattern(seed=seed).convert("1"), path, "BMP")
+
+
+def os2_bmp(path, seed=0):
+  """A 24-bit BMP with the 12-byte OS/2 BITMAPCOREHEADER."""
+  pixels = np.asarray(pattern(seed=seed))
+  rows = b"".join(_padded(row[:, ::-1].tobytes()) for row in pixels[::-1])
+  core = struct.pack("<IHHHH", 12, pixels.shape[1], pixels.shape[0], 1, 24)
+  return write_bytes(path, b"BM" + struct.pack("<IHHI", 26 + len(rows), 0, 0, 26) + core
+                     + rows)
+
+
+def gray_bmp_16_colours(path):
+  """An 8-bit BMP whose 16-entry palette is the identity grayscale (Pillow's mode L)."""
+  indices = (np.asarray(pattern(mode="L")) >> 4).astype(np.uint8)
+  palette = b"".join(bytes((i, i, i, 0)) for i in range(16))
+  rows = b"".join(_padded(row.tobytes()) for row in indices[::-1])
+  return write_bytes(path, bmp_bytes(indices.shape[1], indices.shape[0], 8, rows, palette,
+                                     colors=16))
 
 
 def rgba_icon(path, seed=0, size=48):
@@ -165,12 +263,26 @@ NORMALISE_CASES = {
     "bmp_24": lambda p: save(pattern(), p + ".bmp", "BMP"),
     "bmp_32": lambda p: save(pattern().convert("RGBA"), p + ".bmp", "BMP"),
     "bmp_gray": lambda p: save(pattern(mode="L"), p + ".bmp", "BMP"),
+    "bmp_gray_16_colours": lambda p: gray_bmp_16_colours(p + ".bmp"),
 }
 
-# Cases the serving signature cannot decode to the same pixels: ingestion rejects them.
+# Cases the serving signature refuses as sent (it could not decode them to the pixels
+# ingestion stores): ingestion normalises them to PNG, and serving raises an error naming
+# them. Name -> (maker, the start of serving's message).
 NOT_SERVABLE_CASES = {
-    "webp": lambda p: webp_file(p + ".webp"),
-    "tiff": lambda p: tiff_file(p + ".tif"),
-    "transparent_gif": lambda p: transparent_gif(p + ".gif"),
-    "palette_bmp": lambda p: palette_bmp(p + ".bmp"),
+    "webp": (lambda p: webp_file(p + ".webp"), "WEBP images"),
+    "webp_rgba": (lambda p: rgba_webp(p + ".webp"), "WEBP images"),
+    "webp_animated": (lambda p: animated_webp(p + ".webp"), "WEBP images"),
+    "webp_exif_orientation_6": (lambda p: exif_rotated_webp(p + ".webp"), "WEBP images"),
+    "tiff": (lambda p: tiff_file(p + ".tif"), "TIFF images"),
+    "tiff_gray16": (lambda p: gray16_tiff(p + ".tif"), "TIFF images"),
+    "tiff_multipage": (lambda p: multipage_tiff(p + ".tif"), "TIFF images"),
+    "transparent_gif": (lambda p: transparent_gif(p + ".gif"), "GIF images with transparency"),
+    "gif_long_comment": (lambda p: gif_with_long_comment(p + ".gif"),
+                         "GIF images whose first frame is not within"),
+    "palette_bmp": (lambda p: palette_bmp(p + ".bmp"), "BMP images with a colour palette"),
+    "bmp_1bit": (lambda p: bmp_1bit(p + ".bmp"), "1-bit BMP images"),
+    "bmp_16bit": (lambda p: bmp_16bit(p + ".bmp"), "16-bit BMP images"),
+    "bmp_rle8": (lambda p: rle8_bmp(p + ".bmp"), "Compressed (RLE or bitfield) BMP images"),
+    "bmp_os2": (lambda p: os2_bmp(p + ".bmp"), "BMP images with an OS/2 header"),
 }

@@ -3,6 +3,7 @@ Evaluator) gives the same pixels for a file's original bytes as for the bytes in
 stored, and both match what Pillow's normalisation shows a person."""
 
 import io
+import re
 import os
 
 import numpy as np
@@ -106,11 +107,45 @@ def test_alpha_is_composited_onto_the_configured_background(tmp_path):
 
 
 @pytest.mark.parametrize("case", sorted(image_factory.NOT_SERVABLE_CASES))
-def test_formats_serving_cannot_decode_alike_are_rejected(tmp_path, case):
-  record = inspect(image_factory.NOT_SERVABLE_CASES[case](str(tmp_path / case)))
-  assert record.outcome == "rejected"
-  assert record.reason.startswith("not_servable"), record.reason
-  assert "convert the file" in record.reason
+def test_files_serving_refuses_are_stored_as_png_and_refused_by_name_when_sent(tmp_path, case):
+  make, message = image_factory.NOT_SERVABLE_CASES[case]
+  path = make(str(tmp_path / case))
+  record = inspect(path)
+  # Ingested as PNG, counted under the reason that tells a client what to send.
+  assert record.outcome == "normalised", record.reason
+  assert record.reason.startswith(image_checks.SEND_AS_PNG), record.reason
+  assert record.encoded.startswith(image_checks.PNG_MAGIC)
+  # The stored PNG is the image a person sees (upright, first frame, alpha over background).
+  with Image.open(path) as image:
+    image.seek(0)
+    upright = ImageOps.exif_transpose(image)
+    expected, _ = image_checks._to_rgb(upright, image_decoding.DEFAULT_BACKGROUND)  # pylint: disable=protected-access
+  assert_close(graph_pixels(record.encoded), np.asarray(expected, np.float32), case)
+  # The original bytes are refused by the serving decoder, with a message naming them; the
+  # rule on the bytes is the same on both sides.
+  with open(path, "rb") as f:
+    data = f.read()
+  assert image_checks.serving_refusal(data) is not None
+  with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+    graph_pixels(data)
+
+
+def test_the_refusal_names_the_format_and_what_to_send(tmp_path):
+  data = open(image_factory.webp_file(str(tmp_path / "x.webp")), "rb").read()
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    graph_pixels(data)
+  assert "WEBP images cannot be decoded by the serving signature" in str(error.value)
+  assert "send PNG or JPEG instead" in str(error.value)
+  for payload in (b"", b"not an image at all"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="send PNG or JPEG"):
+      graph_pixels(payload)
+
+
+@pytest.mark.parametrize("case", sorted(image_factory.NORMALISE_CASES))
+def test_what_serving_decodes_passes_the_byte_rule(tmp_path, case):
+  path = image_factory.NORMALISE_CASES[case](str(tmp_path / case))
+  with open(path, "rb") as f:
+    assert image_checks.serving_refusal(f.read()) is None, case
 
 
 @pytest.mark.parametrize("payload", [b"", b"not an image at all", b"\xff\xd8\xff\xe0garbage",

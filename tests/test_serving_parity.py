@@ -3,6 +3,7 @@ pushed model's `serving_default` gives the same prediction for the client's orig
 as for the example bytes the trainer and the Evaluator saw."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def served(tmp_path_factory):
   image_factory.class_folder_dataset(root, classes=("plain", "special"), per_class=10)
   for i, (case, make) in enumerate(sorted(image_factory.NORMALISE_CASES.items())):
     make(os.path.join(root, ("plain", "special")[i % 2], case))
-  for case, make in image_factory.NOT_SERVABLE_CASES.items():
+  for case, (make, _) in image_factory.NOT_SERVABLE_CASES.items():
     make(os.path.join(root, "special", case))
   for i in range(6):
     image_factory.rgba_icon(os.path.join(root, "plain", f"icon{i}.png"), seed=10 + i)
@@ -50,11 +51,15 @@ def served(tmp_path_factory):
   return tf.saved_model.load(export_dir), pairs, report
 
 
+def _refused_case(path):
+  return os.path.splitext(os.path.basename(path))[0] in image_factory.NOT_SERVABLE_CASES
+
+
 def test_every_accepted_file_predicts_the_same_from_original_and_stored_bytes(served):
   model, pairs, report = served
   normalised = [r["path"] for r in report["files"] if r["outcome"] == "normalised"]
   assert len(normalised) >= len(image_factory.NORMALISE_CASES) - 1   # RGB BMP may be kept
-  paths = sorted(pairs)
+  paths = sorted(p for p in pairs if not _refused_case(p))
   serve = model.signatures["serving_default"]
   original = serve(images=tf.constant([pairs[p][0] for p in paths]))
   stored = serve(images=tf.constant([pairs[p][1] for p in paths]))
@@ -64,18 +69,28 @@ def test_every_accepted_file_predicts_the_same_from_original_and_stored_bytes(se
   np.testing.assert_array_equal(original["label_id"].numpy(), stored["label_id"].numpy())
 
 
-def test_unservable_files_are_rejected_and_listed(served):
-  _, pairs, report = served
-  rejected = {os.path.splitext(os.path.basename(r["path"]))[0]: r["reason"]
-              for r in report["files"] if r["outcome"] == "rejected"}
-  assert set(rejected) == set(image_factory.NOT_SERVABLE_CASES)
-  assert all(reason.startswith("not_servable") for reason in rejected.values())
-  assert not any(os.path.basename(p).split(".")[0] in rejected for p in pairs)
+def test_files_serving_refuses_are_trained_on_as_png_and_refused_by_name_when_sent(served):
+  model, pairs, report = served
+  refused = {os.path.splitext(os.path.basename(r["path"]))[0]: r
+             for r in report["files"] if _refused_case(r["path"])}
+  assert set(refused) == set(image_factory.NOT_SERVABLE_CASES)
+  assert all(r["outcome"] == "normalised" for r in refused.values()), refused
+  assert all(r["reason"].startswith("send_as_png") for r in refused.values())
+  assert any("send_as_png" in note for note in report["notes"])
+  serve = model.signatures["serving_default"]
+  for case, row in refused.items():
+    original, stored = pairs[row["path"]]
+    serve(images=tf.constant([stored]))              # the PNG a client sends instead
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=re.escape(image_factory.NOT_SERVABLE_CASES[case][1])):
+      serve(images=tf.constant([original]))
+    # One refused image fails the whole request: never a prediction for the others alone.
+    with pytest.raises(tf.errors.InvalidArgumentError):
+      serve(images=tf.constant([stored, original]))
 
 
-def test_undecodable_bytes_sent_to_serving_are_an_invalid_argument_error(served, tmp_path):
+def test_undecodable_bytes_sent_to_serving_are_an_invalid_argument_error(served):
   model, _, _ = served
-  webp = image_factory.webp_file(str(tmp_path / "x.webp"))
-  for payload in (b"hello", open(webp, "rb").read()):
+  for payload in (b"hello", b"", b"\xff\xd8\xff\xe0garbage"):
     with pytest.raises(tf.errors.InvalidArgumentError):
       model.signatures["serving_default"](images=tf.constant([payload]))

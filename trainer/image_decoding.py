@@ -11,13 +11,17 @@ original file and the example ingestion stored from it decode to the same pixels
   PNG    decoded at its own bit depth (16-bit keeps its precision until the final float);
          grayscale, grayscale + alpha, palette (with tRNS transparency), RGB and RGBA;
   GIF    first frame;
-  BMP    24/32-bit and 8-bit grayscale; a 32-bit BMP's fourth byte is ignored, as Pillow does;
+  BMP    uncompressed 24/32-bit and 8-bit grayscale; a 32-bit BMP's fourth byte is
+         ignored, as Pillow does;
   alpha  composited onto `background` (ingestion's `background_color`).
 
-Formats outside this list (WEBP, TIFF, ...) are rejected at ingestion (`not_servable`)
-and sent to serving raise InvalidArgumentError ("Unknown image file format"), never a silent
-prediction. Bump DECODER_VERSION whenever what this module produces changes: it is part of the
-feature cache's key.
+Before decoding, it refuses bytes it cannot decode to the pixels ingestion stores, with an
+InvalidArgumentError naming what they are and what to send instead (never a prediction on
+other pixels): WEBP, TIFF, HEIF/AVIF and any other format; a GIF whose first frame has
+transparency; a palette, 1/4/16-bit, RLE/bitfield-compressed or OS/2 BMP; empty bytes. The
+rule is image_checks.serving_refusal's, on the same bytes (ingestion stores such files as PNG,
+which a client must send instead). Bump DECODER_VERSION whenever what this module produces
+changes: it is part of the feature cache's key.
 """
 
 from typing import Sequence
@@ -150,35 +154,170 @@ def _composite(image: tf.Tensor, background: tf.Tensor) -> tf.Tensor:
   return tf.switch_case(tf.shape(image)[-1] - 1, branches)
 
 
-def _has_prefix(encoded: tf.Tensor, magic: bytes) -> tf.Tensor:
-  return tf.equal(tf.strings.substr(encoded, 0, len(magic)), magic)
+def _has_prefix(encoded: tf.Tensor, magic: bytes, at: int = 0) -> tf.Tensor:
+  """Whether `magic` is at offset `at` (substr refuses a start beyond the end)."""
+  start = tf.minimum(at, tf.strings.length(encoded)) if at else 0
+  return tf.equal(tf.strings.substr(encoded, start, len(magic)), magic)
+
+
+def _any_prefix(encoded: tf.Tensor, magics) -> tf.Tensor:
+  found = [_has_prefix(encoded, m) for m in magics]
+  return found[0] if len(found) == 1 else tf.reduce_any(tf.stack(found))
+
+
+def _bytes_at(encoded: tf.Tensor, offset: tf.Tensor, count: int) -> tf.Tensor:
+  """`count` unsigned bytes (int64) from `offset`, 0 beyond the end of `encoded`."""
+  start = tf.minimum(tf.cast(offset, tf.int64), tf.cast(tf.strings.length(encoded), tf.int64))
+  raw = tf.io.decode_raw(tf.strings.substr(encoded, start, count), tf.uint8)
+  return tf.cast(tf.reshape(tf.pad(raw, [[0, count - tf.size(raw)]]), [count]), tf.int64)
+
+
+def _little_endian(values: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_sum(values * tf.bitwise.left_shift(
+      tf.constant(1, tf.int64), 8 * tf.range(tf.size(values, out_type=tf.int64))))
+
+
+def _refused(is_servable: tf.Tensor, message: tf.Tensor):
+  """An op that raises InvalidArgumentError(`message`) unless `is_servable`."""
+  return tf.debugging.Assert(is_servable, [message])
+
+
+def _other_format_message(encoded: tf.Tensor) -> tf.Tensor:
+  """image_checks.serving_refusal's message for bytes that are not JPEG, PNG, GIF or BMP."""
+  message = image_checks.serving_message
+  named = [
+      (tf.equal(tf.strings.length(encoded), 0),
+       message("Empty image bytes", stored_as_png=False)),
+      (tf.logical_and(_has_prefix(encoded, b"RIFF"), _has_prefix(encoded, b"WEBP", 8)),
+       message("WEBP images")),
+      (_any_prefix(encoded, image_checks.TIFF_MAGICS), message("TIFF images")),
+      (_has_prefix(encoded, b"ftyp", 4),
+       message("HEIF/AVIF images", stored_as_png=False)),
+  ]
+  result = tf.constant(message("Images that are not JPEG, PNG, GIF or BMP", stored_as_png=False))
+  for found, text in reversed(named):
+    result = tf.where(found, text, result)
+  return result
+
+
+def _gif_first_frame(encoded: tf.Tensor) -> tf.Tensor:
+  """image_checks.gif_first_frame in the graph: 1 opaque, 2 transparent, 0 or 3 not found.
+
+  A tf.while_loop over the blocks before the first image descriptor (a few for a usual
+  GIF: the looping extension, a Graphic Control Extension); only GIF bytes come here."""
+  packed = _bytes_at(encoded, 10, 1)[0]
+  table = tf.bitwise.left_shift(tf.constant(3, tf.int64), tf.bitwise.bitwise_and(packed, 7) + 1)
+  start = 13 + tf.where(tf.bitwise.bitwise_and(packed, 0x80) > 0, table,
+                        tf.constant(0, tf.int64))
+  length = tf.cast(tf.strings.length(encoded), tf.int64)
+
+  def step(i, pos, in_sub_blocks, found):
+    byte, label, _, flags = tf.unstack(_bytes_at(encoded, pos, 4))
+    is_image, is_extension = tf.equal(byte, 0x2C), tf.equal(byte, 0x21)
+    transparent = tf.logical_and(
+        is_extension, tf.logical_and(tf.equal(label, 0xF9),
+                                     tf.equal(tf.bitwise.bitwise_and(flags, 1), 1)))
+    next_pos = tf.where(in_sub_blocks, pos + byte + 1,
+                        tf.where(is_image, pos, tf.where(is_extension, pos + 2, pos + 1)))
+    next_in_sub_blocks = tf.where(in_sub_blocks, tf.not_equal(byte, 0), is_extension)
+    verdict = tf.where(pos >= length, 3, tf.where(
+        in_sub_blocks, 0, tf.where(is_image, 1, tf.where(transparent, 2, 0))))
+    return i + 1, next_pos, next_in_sub_blocks, verdict
+
+  _, _, _, found = tf.while_loop(
+      lambda i, pos, in_sub_blocks, found: tf.logical_and(
+          i < image_checks.GIF_MAX_BLOCKS, tf.equal(found, 0)),
+      step, [tf.constant(0), start, tf.constant(False), tf.constant(0)])
+  return found
+
+
+def _gif_check(encoded: tf.Tensor):
+  found = _gif_first_frame(encoded)
+  message = tf.where(
+      tf.equal(found, 2), image_checks.serving_message("GIF images with transparency"),
+      image_checks.serving_message("GIF images whose first frame is not within "
+                                   f"{image_checks.GIF_MAX_BLOCKS} blocks"))
+  return _refused(tf.equal(found, 1), message)
+
+
+def _bmp_check(encoded: tf.Tensor):
+  """image_checks._bmp_refusal in the graph: the header's fields and an 8-bit palette."""
+  header = _little_endian(_bytes_at(encoded, 14, 4))
+  bits = _little_endian(_bytes_at(encoded, 28, 2))
+  compression = _little_endian(_bytes_at(encoded, 30, 4))
+  colors = _little_endian(_bytes_at(encoded, 46, 4))
+  colors = tf.where(tf.equal(colors, 0), tf.constant(256, tf.int64), colors)
+  palette = tf.reshape(_bytes_at(encoded, 14 + header, 4 * 256), [256, 4])[:, :3]
+  index = tf.range(256, dtype=tf.int64)
+  identity = tf.reduce_all(tf.logical_or(index >= colors,
+                                         tf.reduce_all(tf.equal(palette, index[:, None]), 1)))
+  grayscale = tf.logical_and(tf.logical_and(colors > 2, colors <= 256), identity)
+  message = image_checks.serving_message
+  text = tf.where(
+      header < 40, message("BMP images with an OS/2 header"), tf.where(
+          tf.not_equal(compression, 0), message("Compressed (RLE or bitfield) BMP images"),
+          tf.where(tf.equal(bits, 8), message("BMP images with a colour palette"),
+                   tf.strings.join([tf.strings.as_string(bits),
+                                    message("-bit BMP images")]))))
+  servable = tf.logical_and(
+      tf.logical_and(header >= 40, tf.equal(compression, 0)),
+      tf.logical_or(tf.logical_or(tf.equal(bits, 24), tf.equal(bits, 32)),
+                    tf.logical_and(tf.equal(bits, 8), grayscale)))
+  return _refused(servable, text)
+
+
+_JPEG, _PNG, _GIF, _BMP, _OTHER = range(5)
+
+
+def _format_index(encoded: tf.Tensor) -> tf.Tensor:
+  """Which decoder the magic bytes name (_JPEG ... _BMP), or _OTHER."""
+  index = tf.constant(_OTHER)
+  for magic, value in reversed([((image_checks.JPEG_MAGIC,), _JPEG),
+                                ((image_checks.PNG_MAGIC,), _PNG),
+                                (image_checks.GIF_MAGICS, _GIF),
+                                ((image_checks.BMP_MAGIC,), _BMP)]):
+    index = tf.where(_any_prefix(encoded, magic), value, index)
+  return index
 
 
 def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int]):
-  """(float32 RGB [h, w, 3] in [0, 255] as stored in the file, its EXIF orientation)."""
+  """(float32 RGB [h, w, 3] in [0, 255] as stored in the file, its EXIF orientation).
+
+  Raises InvalidArgumentError, before any decoding, for bytes serving refuses."""
   bg = tf.constant(background, tf.float32)
+
+  def decode_image():
+    # JPEG (CMYK arrives as RGB, grayscale as one channel) or GIF (first frame).
+    return tf.cast(tf.io.decode_image(encoded, channels=0, expand_animations=False),
+                   tf.float32)
 
   def png():
     return tf.cast(tf.io.decode_png(encoded, channels=0, dtype=tf.uint16),
                    tf.float32) * (255.0 / 65535.0)
 
+  def gif():
+    with tf.control_dependencies([_gif_check(encoded)]):
+      return decode_image()
+
   def bmp():
-    image = tf.io.decode_bmp(encoded, channels=0)
+    with tf.control_dependencies([_bmp_check(encoded)]):
+      image = tf.io.decode_bmp(encoded, channels=0)
     # A 32-bit BMP's fourth byte is padding in most files (Pillow reads it as RGB).
     image = tf.cond(tf.equal(tf.shape(image)[-1], 4), lambda: image[..., :3], lambda: image)
     return tf.cast(image, tf.float32)
 
   def other():
-    # JPEG (CMYK arrives as RGB, grayscale as one channel), GIF (first frame), or bytes
-    # decode_image cannot read: it raises InvalidArgumentError "Unknown image file format".
-    return tf.cast(tf.io.decode_image(encoded, channels=0, expand_animations=False),
-                   tf.float32)
+    with tf.control_dependencies([_refused(tf.less(index, _OTHER),
+                                           _other_format_message(encoded))]):
+      return tf.zeros([0, 0, 3], tf.float32)
 
-  image = tf.case([(_has_prefix(encoded, b"\x89PNG\r\n\x1a\n"), png),
-                   (_has_prefix(encoded, b"BM"), bmp)], default=other, exclusive=False)
+  index = _format_index(encoded)
+  image = tf.switch_case(index, [decode_image, png, gif, bmp, other])
   rgb = _composite(image, bg)
   rgb.set_shape([None, None, 3])
-  orientation = tf.where(_has_prefix(encoded, b"\xff\xd8\xff"), jpeg_orientation(encoded), 1)
+  # After the decode, so that bytes serving refuses fail with the refusal, not the parse.
+  with tf.control_dependencies([image]):
+    orientation = tf.where(tf.equal(index, _JPEG), jpeg_orientation(encoded), 1)
   return rgb, orientation
 
 

@@ -13,13 +13,7 @@ from tensorflow import keras
 
 from pipeline_config import ToolkitError
 from trainer.backbones import Backbone
-
-
-def keras_cache_dir(cache_dir: Optional[str] = None) -> str:
-  """The folder Keras's get_file uses: `cache_dir`, else $KERAS_HOME, else ~/.keras."""
-  if cache_dir:
-    return cache_dir
-  return os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+from trainer.imagenet_weights import keras_cache_dir
 
 
 def resolve_weights(backbone: Backbone, weights: str,

@@ -4,11 +4,15 @@ or rejected.
 
 Outcomes (the ingest report's contract, components/ingest/records.py):
   ingested    the original bytes are stored unchanged (an RGB or grayscale JPEG/PNG);
-  normalised  the image was decoded and re-encoded (EXIF rotation, mode conversion, first
-              frame of an animation, a format TensorFlow does not decode well);
-  rejected    the file is not a usable image, or one the serving signature could not decode
-              the same way (`not_servable`); `reason` says why;
+  normalised  the image was decoded and re-encoded as PNG (EXIF rotation, mode conversion,
+              first frame of an animation, or a file the serving signature refuses as sent:
+              WEBP, TIFF, GIF with transparency, palette or compressed BMP; the reason then
+              says that a client must send it as PNG or JPEG);
+  rejected    the file is not a usable image; `reason` says why;
   skipped     never opened (see components/ingest/walk.py) or duplicate content.
+
+`serving_refusal` is the rule, on the file's bytes, for what the serving signature refuses;
+trainer/image_decoding.py applies the same rule in the graph and raises its message.
 """
 
 import dataclasses
@@ -25,11 +29,26 @@ from components.ingest.records import INGESTED, NORMALISED, OUTCOMES, REJECTED, 
 from components.ingest.records import reject, split_for
 from components.ingest.task import IngestTask
 _EXIF_ORIENTATION = 0x0112
-# What the serving graph decodes (trainer/image_decoding.py). Every kept image must decode
-# there to the pixels this module stores (train/serve parity); anything else is rejected
-# `not_servable` with the fix. MPO is the multi-picture JPEG that phones write.
-SERVABLE_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP")
+# MPO is the multi-picture JPEG that phones write.
 _JPEG_FORMATS = ("JPEG", "MPO")
+# What a client may send to the serving signature: trainer/image_decoding.py decodes these
+# bytes to the pixels stored here (train/serve parity) and refuses anything else.
+SERVING_ACCEPTS = ("JPEG, PNG, GIF without transparency, and uncompressed 24/32-bit colour "
+                   "or 8-bit grayscale BMP")
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+GIF_MAGICS = (b"GIF87a", b"GIF89a")
+BMP_MAGIC = b"BM"
+TIFF_MAGICS = (b"II*\0", b"MM\0*")
+# Blocks (extensions and their sub-blocks) read before a GIF's first frame to find whether
+# it has transparency; a GIF whose first frame lies further in is refused by both sides.
+GIF_MAX_BLOCKS = 1024
+# The reason of a file stored as PNG because serving refuses it as sent.
+SEND_AS_PNG = "send_as_png"
+SERVING_NOTE = (f"Formats a client may send to serving_default: {SERVING_ACCEPTS}. Serving "
+                "refuses anything else (WEBP, TIFF, ...) with an error naming the format; "
+                f"files stored as PNG for that reason are listed under `{SEND_AS_PNG}`, and "
+                "a client must send them as PNG or JPEG.")
 # The serving graph looks for a JPEG's Exif segment in this many leading bytes (it follows
 # SOI, or a JFIF/Adobe segment, in practice); an orientation stored further in is ignored by
 # both sides so that they agree.
@@ -104,13 +123,15 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
           f"too_many_pixels: {width}x{height} exceeds max_pixels={options.max_pixels}")
     if min(width, height) < options.min_side:
       raise _Rejection(f"too_small: {width}x{height} is under min_side={options.min_side}")
-    _check_servable(img, data)
+    refusal = serving_refusal(data)
     try:
       frames = getattr(img, "n_frames", 1)
-      # Only a JPEG's orientation is applied: the serving graph reads it from the APP1
-      # segment, and PNG's rarely used eXIf chunk is ignored by both.
+      # A JPEG's orientation is applied as the serving graph reads it (from the APP1 segment
+      # near the start), PNG's rarely used eXIf chunk is ignored by both; a file serving
+      # refuses (WEBP, TIFF) is turned upright as a person sees it.
       orientation = (img.getexif().get(_EXIF_ORIENTATION, 1)
-                     if record.format in _JPEG_FORMATS and _exif_near_start(data) else 1)
+                     if refusal or (record.format in _JPEG_FORMATS and _exif_near_start(data))
+                     else 1)
       keep_original = (record.format in ("JPEG", "PNG") and img.mode in ("RGB", "L")
                        and frames == 1 and orientation in (None, 1))
       if keep_original and record.format == "JPEG":
@@ -133,6 +154,10 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
     record.width, record.height = width, height
     return record
   notes = []
+  if refusal:
+    # First, so that the report counts these under one reason: what a client must convert.
+    notes.append(f"{SEND_AS_PNG}: {refusal[0] or record.format} re-encoded as PNG (serving "
+                 f"accepts {SERVING_ACCEPTS}: a client must send this image as PNG or JPEG)")
   if frames > 1:
     notes.append(f"animated: first frame of {frames}")
   if orientation not in (None, 1):
@@ -141,8 +166,8 @@ def _decode(record: FileRecord, data: bytes, options) -> FileRecord:
   rgb, mode_note = _to_rgb(img, tuple(options.background_color))
   if mode_note:
     notes.append(mode_note)
-  if record.format not in ("JPEG", "PNG"):
-    notes.append(f"{record.format} re-encoded")
+  if not refusal and record.format not in ("JPEG", "PNG"):
+    notes.append(f"{record.format} re-encoded as PNG")
 
   record.width, record.height = rgb.size
   # Lossless: a JPEG re-encode (chroma subsampling, quantisation) would move the stored
@@ -164,28 +189,92 @@ def _exif_near_start(data: bytes) -> bool:
   return False
 
 
-def _check_servable(img: Image.Image, data: bytes) -> None:
-  """Rejects what the serving graph cannot decode to the pixels stored here."""
-  fmt = img.format
-  if fmt not in SERVABLE_FORMATS:
-    raise _Rejection(
-        f"not_servable: {fmt} cannot be decoded by the serving signature (it decodes "
-        f"{', '.join(SERVABLE_FORMATS)}); convert the file to PNG or JPEG")
-  if fmt == "GIF" and "transparency" in img.info:
-    transparent = img.info["transparency"]
-    if isinstance(transparent, int) and np.any(np.asarray(img) == transparent):
-      raise _Rejection(
-          "not_servable: GIF with transparent pixels (TensorFlow's GIF decoder cannot "
-          "composite them onto the background); convert the file to PNG")
-  if fmt == "BMP":
-    bits = int.from_bytes(data[28:30], "little") if len(data) >= 34 else 0
-    compression = int.from_bytes(data[30:34], "little") if len(data) >= 34 else -1
-    servable = (bits in (24, 32) and compression == 0 and img.mode == "RGB") or (
-        bits == 8 and compression == 0 and img.mode == "L")
-    if not servable:
-      raise _Rejection(
-          f"not_servable: {bits}-bit BMP in mode {img.mode} (the serving signature decodes "
-          "uncompressed 24/32-bit colour and 8-bit grayscale BMP); convert the file to PNG")
+def serving_message(subject: str, stored_as_png: bool = True) -> str:
+  """The serving signature's error for bytes it refuses; `subject` names what they are."""
+  # No quote marks: TensorFlow's Assert escapes them in the error it raises.
+  return (f"{subject} cannot be decoded by the serving signature (it accepts "
+          f"{SERVING_ACCEPTS}); send PNG or JPEG instead"
+          + (" (ingestion stores such files as PNG)" if stored_as_png else ""))
+
+
+def serving_refusal(data: bytes) -> Optional[Tuple[Optional[str], str]]:
+  """(what the bytes are, the serving signature's error) for bytes that serving_default
+  refuses; None for bytes it decodes to the pixels ingestion stores from them.
+
+  Decided on the bytes alone, so that trainer/image_decoding.py can apply the same rule in
+  the graph: the magic, a BMP's header and palette, a GIF's blocks before its first frame.
+  `what` is None for a format the graph does not name (say what Pillow calls it).
+  """
+  if data.startswith(JPEG_MAGIC) or data.startswith(PNG_MAGIC):
+    return None
+  if data[:6] in GIF_MAGICS:
+    found = gif_first_frame(data)
+    if found == "transparent":
+      return "GIF with transparency", serving_message("GIF images with transparency")
+    if found == "not_found":
+      return (f"GIF with its first frame beyond {GIF_MAX_BLOCKS} blocks", serving_message(
+          f"GIF images whose first frame is not within {GIF_MAX_BLOCKS} blocks"))
+    return None
+  if data.startswith(BMP_MAGIC):
+    return _bmp_refusal(data)
+  if not data:
+    return "empty", serving_message("Empty image bytes", stored_as_png=False)
+  if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+    return "WEBP", serving_message("WEBP images")
+  if data[:4] in TIFF_MAGICS:
+    return "TIFF", serving_message("TIFF images")
+  if data[4:8] == b"ftyp":
+    return "HEIF/AVIF", serving_message("HEIF/AVIF images", stored_as_png=False)
+  return None, serving_message("Images that are not JPEG, PNG, GIF or BMP",
+                               stored_as_png=False)
+
+
+def gif_first_frame(data: bytes) -> str:
+  """'opaque' or 'transparent' (a Graphic Control Extension before the first image
+  descriptor sets the transparency flag, as Pillow reads it), or 'not_found' within
+  GIF_MAX_BLOCKS blocks. Bytes between blocks are skipped one by one, as Pillow does."""
+  packed = data[10] if len(data) > 10 else 0
+  pos = 13 + ((3 << ((packed & 7) + 1)) if packed & 0x80 else 0)   # after the colour table
+  in_sub_blocks = False
+  for _ in range(GIF_MAX_BLOCKS):
+    if pos >= len(data):
+      return "not_found"
+    byte = data[pos]
+    if in_sub_blocks:
+      pos, in_sub_blocks = pos + byte + 1, byte != 0
+    elif byte == 0x2C:
+      return "opaque"
+    elif byte == 0x21:
+      if data[pos + 1:pos + 2] == b"\xf9" and len(data) > pos + 3 and data[pos + 3] & 1:
+        return "transparent"
+      pos, in_sub_blocks = pos + 2, True
+    else:
+      pos += 1
+  return "not_found"
+
+
+def _bmp_refusal(data: bytes) -> Optional[Tuple[str, str]]:
+  """What TensorFlow's BMP decoder reads as Pillow does: a BITMAPINFOHEADER (or later),
+  uncompressed, 24/32-bit, or 8-bit with the identity grayscale palette (Pillow's mode L;
+  TensorFlow ignores the palette and returns the indices)."""
+  def uint(at, size):
+    return int.from_bytes(data[at:at + size].ljust(size, b"\0"), "little")
+
+  header, bits, compression = uint(14, 4), uint(28, 2), uint(30, 4)
+  if header < 40:
+    return "OS/2 BMP", serving_message("BMP images with an OS/2 header")
+  if compression != 0:
+    return "compressed BMP", serving_message("Compressed (RLE or bitfield) BMP images")
+  if bits in (24, 32):
+    return None
+  if bits != 8:
+    return f"{bits}-bit BMP", serving_message(f"{bits}-bit BMP images")
+  colors = uint(46, 4) or 256
+  palette = data[14 + header:14 + header + 4 * min(colors, 256)].ljust(4 * 256, b"\0")
+  grayscale = 2 < colors <= 256 and all(
+      palette[4 * i:4 * i + 3] == bytes((i, i, i)) for i in range(colors))
+  return None if grayscale else ("palette BMP",
+                                 serving_message("BMP images with a colour palette"))
 
 
 def _to_rgb(img: Image.Image, background) -> Tuple[Image.Image, str]:
@@ -245,7 +334,9 @@ class ImageIngest(IngestTask):
     return {"image": record.encoded, "height": record.height, "width": record.width}
 
   def profile(self, kept_rows: List[dict]) -> dict:
-    """Format mix and median size of the kept images."""
+    """Format mix and median size of the kept images, and the report's note on what a
+    client may send to serving."""
     return {"distributions": {"format": report.distribution(r["format"] for r in kept_rows)},
             "medians": {"width": report.median(kept_rows, "width"),
-                        "height": report.median(kept_rows, "height")}}
+                        "height": report.median(kept_rows, "height")},
+            report.NOTES_KEY: [SERVING_NOTE]}

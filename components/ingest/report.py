@@ -7,6 +7,8 @@ On-disk layout of an IngestReport artifact:
                               distributions, medians}, "files": [{path, outcome, reason, class,
                               split, sha256, ...}, ...]}
   {uri}/ingest_report.md     the same, summarised for a human
+A task's profile may carry "notes", lines for the report's reader (the image task says which
+formats a client may send to serving); they become the report's top-level "notes".
 """
 
 import collections
@@ -19,6 +21,7 @@ from components.ingest import records
 
 REPORT_JSON = "ingest_report.json"
 REPORT_MARKDOWN = "ingest_report.md"
+NOTES_KEY = "notes"
 
 
 def resolve_duplicates(group: List[records.FileRecord]) -> List[records.FileRecord]:
@@ -86,7 +89,10 @@ def build_report(rows: Iterable[dict], class_names: List[str],
     if r["split"] and r["outcome"] in (records.INGESTED, records.NORMALISED):
       per_split[r["split"]] += 1
       per_class_split.setdefault(r["class"], collections.Counter())[r["split"]] += 1
+  profile = data_profile(rows, task_profile)
+  notes = profile.pop(NOTES_KEY, None)
   return {
+      **({NOTES_KEY: notes} if notes else {}),
       "totals": {
           "found": len(rows),
           **{o: totals.get(o, 0) for o in records.OUTCOMES},
@@ -96,7 +102,7 @@ def build_report(rows: Iterable[dict], class_names: List[str],
       "per_class_split": {c: dict(sorted(v.items())) for c, v in sorted(per_class_split.items())},
       "per_reason": dict(per_reason.most_common()),
       "class_names": class_names,
-      "profile": data_profile(rows, task_profile),
+      "profile": profile,
       "files": rows,
   }
 
@@ -133,6 +139,7 @@ def render_markdown(report: dict) -> str:
       "# Ingest report", "",
       f"Found {t['found']} files: {t['ingested']} ingested, {t['normalised']} normalised, "
       f"{t['rejected']} rejected, {t['skipped']} skipped.", "",
+      *[line for note in report.get(NOTES_KEY, []) for line in (note, "")],
       "## Per class", "", "| class | ingested | normalised | rejected | skipped |",
       "|---|---|---|---|---|",
   ]
