@@ -157,8 +157,10 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
                                                                phases["head"]) else "head")
       if phases["kept"] == "head":
         model.set_weights(after_head)
-      print(f"[Trainer] validation accuracy after phase 1 {phases['head']['val_accuracy']:.4f}"
-            f", after phase 2 {phases['fine_tune']['val_accuracy']:.4f}: kept the model of "
+      before, tuned = phases["head"], phases["fine_tune"]
+      print(f"[Trainer] validation accuracy / loss after phase 1 {before['val_accuracy']:.4f} / "
+            f"{before['val_loss']:.4f}, after phase 2 {tuned['val_accuracy']:.4f} / "
+            f"{tuned['val_loss']:.4f}: kept the model of "
             f"{'phase 2' if phases['kept'] == 'fine_tune' else 'phase 1 (fine-tuning made it worse)'}",
             flush=True)
 
