@@ -10,7 +10,9 @@ This module never imports TensorFlow, so reading a configuration is cheap.
 
 import dataclasses
 import json
+import math
 import os
+import re
 import runpy
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -30,6 +32,17 @@ TASKS = ("image", "text", "timeseries")
 # and tuning, `eval` is only for the Evaluator's blessing.
 SPLITS = ("train", "validation", "eval")
 DEFAULT_PIPELINE_NAME = "transfer-learning"
+# Kubeflow's rule, applied to every command: the name is a directory under the pipeline
+# root and serving/, and MLMD node contexts are "<pipeline>.<node>" (no dots, no slashes).
+PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+
+
+def check_pipeline_name(name: str) -> None:
+  if not isinstance(name, str) or not PIPELINE_NAME_PATTERN.fullmatch(name):
+    raise ToolkitError(
+        "Pipeline names take lowercase letters, digits and hyphens (no dots, slashes or "
+        "underscores), start with a letter or digit and have at most 128 characters (the "
+        f"Kubeflow rule; the name is a folder under the work dir). Received: {name!r}")
 
 
 @dataclass
@@ -358,7 +371,9 @@ class GateConfig:
       value = getattr(self, f.name)
       if f.type is bool:
         continue
-      if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+      # NaN compares false with everything, so it would turn the gate off.
+      if (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
+          or value < 0):
         raise ToolkitError(f"Gate {f.name} must be a number >= 0. "
                            f"Received: {f.name}={value!r}")
     for name in ("max_rejected_fraction", "max_label_drift", "max_format_drift",
@@ -366,6 +381,9 @@ class GateConfig:
       if getattr(self, name) > 1:
         raise ToolkitError(f"Gate {name} is a fraction in [0, 1]. "
                            f"Received: {name}={getattr(self, name)}")
+
+
+MAX_AUGMENTATION_VARIANTS = 50
 
 
 @dataclass
@@ -396,8 +414,11 @@ class AugmentationConfig:
     if self.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
       raise ToolkitError("fill_mode must be nearest, reflect, wrap or constant. "
                          f"Received: fill_mode={self.fill_mode!r}")
-    if self.mode == "offline" and self.variants < 1:
-      raise ToolkitError(f"variants must be >= 1. Received: variants={self.variants}")
+    if self.mode == "offline" and not 1 <= self.variants <= MAX_AUGMENTATION_VARIANTS:
+      raise ToolkitError(
+          f"variants must be between 1 and {MAX_AUGMENTATION_VARIANTS} (each variant is "
+          "another copy of the training split on disk and in every epoch; for more variety "
+          f"use mode='online'). Received: variants={self.variants}")
 
 
 @dataclass
@@ -557,11 +578,12 @@ class PipelineConfig:
 
   @property
   def serving_dir(self) -> str:
-    """Pushed models. Under a pipeline root URI, per pipeline: several pipelines (tasks) may
-    share the root, and LatestPushedModel reads the newest model here."""
+    """Pushed models, per pipeline: several pipelines (tasks) may share a work dir or a root,
+    and a model server (or LatestPushedModel) loads the highest version of one pipeline:
+    `<work-dir>/serving/<pipeline name>/<version>`."""
     if self.pipeline_root_uri:
       return f"{self.pipeline_root}/{self.pipeline_name}/serving"
-    return self._local("serving")
+    return os.path.join(self._local("serving"), self.pipeline_name)
 
   @property
   def feature_cache_dir(self) -> str:
@@ -582,6 +604,8 @@ class PipelineConfig:
       # One work dir can hold several tasks: each has its own MLMD pipeline context, so the
       # Evaluator's baseline and the cache never cross tasks.
       self.pipeline_name = f"{DEFAULT_PIPELINE_NAME}-{self.task}"
+    check_pipeline_name(self.pipeline_name)
+    self._check_work_dir()
     if self.task not in TASKS:
       raise ToolkitError(
           f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
@@ -607,6 +631,28 @@ class PipelineConfig:
     else:
       self.timeseries.validate()
       self.timeseries_trainer.validate()
+
+
+  def _check_work_dir(self) -> None:
+    """A work dir that is a file, lies under a file or cannot be created fails here, before
+    anything runs (not as an OSError from MLMD or Beam)."""
+    if self.pipeline_root_uri or "://" in self.work_dir:
+      return
+    path = os.path.abspath(self.work_dir)
+    probe = path
+    while not os.path.exists(probe):
+      parent = os.path.dirname(probe)
+      if parent == probe:
+        break
+      probe = parent
+    if not os.path.isdir(probe):
+      raise ToolkitError(
+          f"The work dir {self.work_dir} cannot be created: {probe} is a file, not a folder. "
+          "Pass --work-dir with a folder path.")
+    if not os.access(probe, os.W_OK):
+      raise ToolkitError(
+          f"The work dir {self.work_dir} cannot be written: {probe} is not writable. Pass "
+          "--work-dir with a folder you can write.")
 
 
 def to_json(section) -> str:

@@ -175,7 +175,7 @@ def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> N
                    + ("; a URI the cluster reads (gs://...)" if cluster else ""))
   if not cluster:
     run.add_argument("--work-dir", required=True,
-                     help="MLMD store, pipeline root, serving/<version>/ and last_run.json")
+                     help="MLMD store, pipeline root, serving/<pipeline name>/<version>/ and last_run.json")
   run.add_argument("--pipeline-name", default=None,
                    help="the pipeline's name (MLMD context; lowercase and hyphens on Kubeflow)")
   run.add_argument("--drop-layout", default=None, choices=("auto", "flat", "span", "dated"),
@@ -210,7 +210,7 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     config.work_dir = os.path.abspath(args.work_dir)
   if getattr(args, "pipeline_root", None):
     config.pipeline_root_uri = args.pipeline_root
-  if args.pipeline_name:
+  if args.pipeline_name is not None:
     config.pipeline_name = args.pipeline_name
   if args.drop_layout:
     config.drop_layout = args.drop_layout

@@ -1,5 +1,6 @@
 """Runs the pipeline in-process with TFX's LocalDagRunner and Beam's DirectRunner."""
 
+import os
 import unicodedata
 from typing import Optional
 
@@ -36,8 +37,10 @@ def run(config: pipeline_config.PipelineConfig) -> dict:
   the message under "error", before the exception propagates.
   """
   config.validate()
+  check_metadata_store(config)
   vocabulary_uri = factory.vocabulary_uri(config)
   before = vocabulary.read(vocabulary_uri)
+  previous_run = run_summary.latest_run_id(config)
   try:
     skip = baseline_skip_reason(config)
     pipeline = factory.create_pipeline(config, compare_with_baseline=skip is None)
@@ -48,19 +51,49 @@ def run(config: pipeline_config.PipelineConfig) -> dict:
     # decided again next time.
     if vocabulary.read(vocabulary_uri) != before:
       vocabulary.restore(vocabulary_uri, before)
-    _write_failed_summary(config, error)
+    _write_failed_summary(config, error, previous_run)
     raise
-  summary = run_summary.summarise(config)
+  summary = run_summary.summarise(config, previous_run)
   summary["baseline_skipped"] = skip
   run_summary.write(summary, config.last_run_path)
   return summary
 
 
-def _write_failed_summary(config: pipeline_config.PipelineConfig, error: Exception) -> None:
+def check_metadata_store(config: pipeline_config.PipelineConfig) -> None:
+  """Stops before anything is written when the pipeline root holds outputs but the MLMD
+  store that records them is gone: TFX would number executions from 1 again and overwrite
+  those folders in place (or stop with AlreadyExistsError halfway)."""
+  root = config.pipeline_root
+  if os.path.exists(config.metadata_path) or not os.path.isdir(root):
+    return
+  # TFX writes <root>/<node id>/<output key>/<execution id>/; the pipeline's own state
+  # (<root>/<pipeline name>/: vocabulary, span cache, gate history) is not an output.
+  outputs = sorted(node for node in os.listdir(root) for key in _folders(root, node)
+                   if any(e.isdigit() for e in _folders(root, node, key)))
+  outputs = sorted(set(outputs))
+  if outputs:
+    raise pipeline_config.ToolkitError(
+        f"The work dir {config.work_dir} holds pipeline outputs ({root}: "
+        f"{', '.join(outputs[:5])}{', ...' if len(outputs) > 5 else ''}) but not the "
+        f"metadata store that records them ({config.metadata_path}). A run would number its "
+        "outputs from 1 again and overwrite them. Put metadata.sqlite back, or start afresh "
+        f"with another --work-dir (or move {root} away).")
+
+
+def _folders(*parts) -> list:
+  path = os.path.join(*parts)
+  return [e for e in os.listdir(path) if os.path.isdir(os.path.join(path, e))] if (
+      os.path.isdir(path)) else []
+
+
+def _write_failed_summary(config: pipeline_config.PipelineConfig, error: Exception,
+                          previous_run: int) -> None:
+  """last_run.json for a failed run: what this run recorded, or (when it failed before
+  anything ran) nothing blessed, nothing pushed, and the error."""
   try:
-    summary = run_summary.summarise(config)
+    summary = run_summary.summarise(config, previous_run)
   except pipeline_config.ToolkitError:
-    summary = {"task": config.task, "blessed": False, "pushed_model": None, "metrics": {},
-               "ingest": {}, "span": 0}
+    summary = {"task": config.task, "blessed": False, "pushed_model": None, "model": None,
+               "metrics": {}, "ingest": {}, "span": 0, "run_id": None}
   summary["error"] = str(error)
   run_summary.write(summary, config.last_run_path)

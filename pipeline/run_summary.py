@@ -45,23 +45,25 @@ _STATES = metadata_store_pb2.Execution.State
 
 
 class _RunRecord:
-  """The executions of the latest pipeline run, with their input and output artifacts."""
+  """The executions of one run of one pipeline (by default its latest), with their input
+  and output artifacts. Runs of other pipelines sharing the store are never read."""
 
-  def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str):
+  def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str,
+               newer_than: int = 0):
     self._store = store
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")]
-    pipelines = store.get_contexts_by_type("pipeline")
-    pipeline_ids = {c.id for c in pipelines if c.name == pipeline_name}
-    if not runs or not pipeline_ids:
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    runs = pipeline_runs(store, pipeline_name)
+    runs = [r for r in runs if r.id > newer_than]
+    if pipeline is None or not runs:
       raise pipeline_config.ToolkitError(
           f"No run of pipeline {pipeline_name} is recorded in MLMD.")
     self.run = max(runs, key=lambda c: c.id)
+    prefix = pipeline_name + "."
     self.executions: Dict[str, metadata_store_pb2.Execution] = {}
     for execution in store.get_executions_by_context(self.run.id):
       for context in store.get_contexts_by_execution(execution.id):
-        if context.type_id == self._node_type_id():
-          node_id = context.name.split(".", 1)[-1]
-          self.executions[node_id] = execution
+        if context.type_id == self._node_type_id() and context.name.startswith(prefix):
+          self.executions[context.name[len(prefix):]] = execution
 
   def _node_type_id(self) -> int:
     return self._store.get_context_type("node").id
@@ -80,6 +82,42 @@ class _RunRecord:
   def state(self, node_id: str) -> Optional[str]:
     execution = self.executions.get(node_id)
     return _STATES.Name(execution.last_known_state) if execution else None
+
+
+def pipeline_runs(store: metadata_store.MetadataStore, pipeline_name: str
+                  ) -> List[metadata_store_pb2.Context]:
+  """The pipeline_run contexts of one pipeline: the runs its executions belong to."""
+  pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+  if pipeline is None:
+    return []
+  run_type = store.get_context_type("pipeline_run").id
+  runs = {}
+  for execution in store.get_executions_by_context(pipeline.id):
+    for context in store.get_contexts_by_execution(execution.id):
+      if context.type_id == run_type:
+        runs[context.id] = context
+  return list(runs.values())
+
+
+def _store(config: pipeline_config.PipelineConfig) -> Optional[metadata_store.MetadataStore]:
+  if not os.path.isfile(config.metadata_path):
+    return None
+  connection = metadata_store_pb2.ConnectionConfig()
+  connection.sqlite.filename_uri = config.metadata_path
+  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+  return metadata_store.MetadataStore(connection)
+
+
+def latest_run_id(config: pipeline_config.PipelineConfig) -> int:
+  """The MLMD id of this pipeline's latest run (0: none), taken before a run so that the
+  summary of a run that failed early never describes an older one."""
+  store = _store(config)
+  if store is None:
+    return 0
+  try:
+    return max((r.id for r in pipeline_runs(store, config.pipeline_name)), default=0)
+  except Exception:  # pylint: disable=broad-except
+    return 0        # a store without the types yet (no run recorded)
 
 
 def _event_keys(event) -> List[str]:
@@ -193,12 +231,13 @@ _ARTIFACTS = {
 }
 
 
-def summarise(config: pipeline_config.PipelineConfig) -> dict:
-  """Builds the last_run.json document for the most recent run."""
-  connection = metadata_store_pb2.ConnectionConfig()
-  connection.sqlite.filename_uri = config.metadata_path
-  connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-  run = _RunRecord(metadata_store.MetadataStore(connection), config.pipeline_name)
+def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> dict:
+  """Builds the last_run.json document for this pipeline's most recent run (one recorded
+  after run id `newer_than`; ToolkitError when there is none)."""
+  store = _store(config)
+  if store is None:
+    raise pipeline_config.ToolkitError(f"No metadata store at {config.metadata_path}.")
+  run = _RunRecord(store, config.pipeline_name, newer_than)
 
   summary = {"task": config.task, "span": 0, "run_id": run.run.name, "blessed": False,
              "pushed_model": None, "model": None, "baseline_model": None, "metrics": {},

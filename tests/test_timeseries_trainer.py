@@ -154,3 +154,27 @@ def test_missing_values_in_a_served_window_are_filled_as_ingestion_fills_them():
   config = pipeline_config.TimeseriesTrainerConfig(units=4, dense_units=4)
   forecaster = models.build_forecaster(config, 5, np.arange(5), np.zeros(3), np.ones(3), 0)
   np.testing.assert_allclose(forecaster(window[:1]).numpy(), forecaster(filled[:1]).numpy())
+
+
+@pytest.mark.parametrize("rows, features, message", [
+    (500, 2, "exactly lookback=24 rows"), (10, 2, "exactly lookback=24 rows"),
+    (24, 3, "2 feature columns, in this order: temp, humid"),
+    (0, 2, "exactly lookback=24 rows")])
+def test_serving_refuses_a_window_of_another_shape_naming_both(trained, rows, features,
+                                                                message):
+  """A 500-row window used to forecast from the wrong rows; a short one failed with an
+  internal gather error."""
+  _, _, serving, _ = trained
+  serve = tf.saved_model.load(serving).signatures[export.SERVING_SIGNATURE]
+  window = tf.random.normal([2, rows, features])
+  with pytest.raises(tf.errors.InvalidArgumentError, match=message) as error:
+    serve(window=window)
+  if rows != 24:
+    assert f"{rows}" in str(error.value)      # the length received is named beside lookback
+  empty = tf.zeros([0, 24, 2])
+  with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+    serve(window=empty)
+  nan = np.full([1, 24, 2], 10.0, np.float32)
+  nan[0, 5, 1] = np.nan
+  with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
+    serve(window=tf.constant(nan))

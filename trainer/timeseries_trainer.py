@@ -195,8 +195,33 @@ def export_forecaster(model: keras.Model, described: dict, export_dir: str) -> N
   serving_examples parses the `window` feature of the eval windows; assets/features.json
   names the columns in order."""
   lookback, features = described["lookback"], len(described["features"])
+  names = ", ".join(described["features"])
 
   def serve(window):
+    # A signature's declared shape is not enforced when it is called (TF Serving, or
+    # signatures[...] in Python): a longer window would be forecast from the wrong rows and
+    # a shorter one fail deep inside the model, so both are refused here by name.
+    shape = tf.shape(window)
+    checks = [
+        tf.debugging.assert_equal(
+            tf.size(shape), 3,
+            message=f"window must be [batch, {lookback} rows, {features} features]"),
+        tf.debugging.assert_positive(
+            shape[0], message="window holds no rows to forecast (an empty batch)"),
+        tf.debugging.assert_equal(
+            shape[1], lookback,
+            message=f"window must hold exactly lookback={lookback} rows (the latest "
+                    f"{lookback} time steps, oldest first); the rows received are the "
+                    "second figure of the shape below"),
+        tf.debugging.assert_equal(
+            shape[2], features,
+            message=f"window must hold {features} feature columns, in this order: {names} "
+                    "(assets/features.json)"),
+        tf.debugging.assert_all_finite(
+            window, message="window holds NaN or infinite values; fill missing readings "
+                            "first (ingestion interpolates up to max_fill rows)")]
+    with tf.control_dependencies(checks):
+      window = tf.identity(window)
     return {"forecast": model(window, training=False)}
 
   export.export_with_signatures(

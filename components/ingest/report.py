@@ -133,6 +133,13 @@ def read_report(uri: str) -> dict:
     return json.loads(f.read())
 
 
+def table_cell(text) -> str:
+  """A value as one Markdown table cell: pipes escaped, line breaks and tabs shown as
+  escapes (a class folder may be named `a|b` or hold a newline on POSIX)."""
+  text = str(text).replace("\\", "\\\\").replace("|", "\\|")
+  return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def render_markdown(report: dict) -> str:
   t = report["totals"]
   lines = [
@@ -144,10 +151,10 @@ def render_markdown(report: dict) -> str:
       "|---|---|---|---|---|",
   ]
   for name, counts in report["per_class"].items():
-    lines.append(f"| {name} | " + " | ".join(
+    lines.append(f"| {table_cell(name)} | " + " | ".join(
         str(counts.get(o, 0)) for o in records.OUTCOMES) + " |")
   lines += ["", "## Per reason", "", "| reason | files |", "|---|---|"]
-  lines += [f"| {k} | {v} |" for k, v in report["per_reason"].items()]
+  lines += [f"| {table_cell(k)} | {v} |" for k, v in report["per_reason"].items()]
   columns = report.get("columns")
   if columns:
     lines += ["", "## Columns", "",

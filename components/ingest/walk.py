@@ -199,9 +199,12 @@ HASH_THREADS = 4
 def content_fingerprint(root: str, manifest: Optional[str] = None) -> str:
   """A digest of every file's relative path and content under `root` (cache key).
 
-  With `manifest` (a JSON file path or URI), a file whose (size, mtime_ns) match the manifest's
-  entry is not read again: its recorded sha256 is used, as make and rsync trust mtimes. Files
-  that changed are hashed, and the manifest is rewritten with what was found.
+  With `manifest` (a JSON file path or URI), a file whose stat signature matches the
+  manifest's entry is not read again: its recorded sha256 is used. Locally the signature is
+  (size, mtime_ns, inode, ctime_ns): a file edited and given its old mtime back (touch -r,
+  rsync -t, a restore) still has a new ctime, which no user call can set, and a file
+  replaced by another has a new inode. A URI's is (length, mtime), all an object store
+  offers. Files that changed are hashed, and the manifest is rewritten with what was found.
   """
   return fingerprint_and_hashes(root, manifest)[0]
 
@@ -219,7 +222,7 @@ def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
     if record.source:
       seen[record.path] = _size_and_mtime(record.source)
   changed = [r for r in ordered if r.source and seen[r.path] is not None and (
-      known.get(r.path) is None or known[r.path][:2] != seen[r.path])]
+      known.get(r.path) is None or known[r.path][:-1] != seen[r.path])]
   # Reads and hashing release the GIL: changed files are hashed on threads (a bucket's
   # latency overlaps too); the digest is still built in path order.
   # One task per thread, not per file: a future per file costs a GIL hand-off each.
@@ -233,7 +236,7 @@ def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
     digest.update(record.path.encode("utf-8") + b"\0" + record.reason.encode() + b"\0")
     if record.source:
       sha = hashed.get(record.path) if record.path in hashed else (
-          known[record.path][2] if seen[record.path] is not None else None)
+          known[record.path][-1] if seen[record.path] is not None else None)
       hashes[record.path] = sha
       if sha is None:                 # unreadable: recorded by its error, never cached
         digest.update(b"unreadable")
@@ -247,13 +250,14 @@ def fingerprint_and_hashes(root: str, manifest: Optional[str] = None
 
 
 def _size_and_mtime(path: str) -> Optional[List[int]]:
-  """[size, mtime_ns], or None when the file cannot be stat'ed (the ingestion says why)."""
+  """The stat signature (content_fingerprint): [size, mtime_ns, inode, ctime_ns] locally,
+  [length, mtime_ns] for a URI; None when the file cannot be stat'ed (ingestion says why)."""
   def stat():
     if is_uri(path):
       info = tf.io.gfile.stat(path)
       return [info.length, info.mtime_nsec]
     info = os.stat(path)
-    return [info.st_size, info.st_mtime_ns]
+    return [info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
   return _none_if_unreadable(stat, path)
 
 
