@@ -264,8 +264,16 @@ class TimeseriesConfig:
   # A column missing in more than this share of rows (over all files) is left out.
   max_column_missing: float = 0.05
   delimiter: str = ","
+  # The served model's inputs (its assets/features.json) are the contract: a data root with
+  # the same columns in another order is reordered to it; new or missing columns stop the
+  # run ("fail"), or with "accept" the model is trained on the columns found and judged on
+  # its own thresholds only (the served model cannot read them).
+  on_feature_change: str = "fail"
 
   def validate(self):
+    if self.on_feature_change not in ("fail", "accept"):
+      raise ToolkitError("on_feature_change must be fail or accept. "
+                         f"Received: on_feature_change={self.on_feature_change!r}")
     if not self.target_column:
       raise ToolkitError(
           "--task timeseries needs the column to forecast: pass --target-column NAME (or set "

@@ -63,6 +63,7 @@ _OVERRIDES = {
     "delay": ("timeseries", "delay", int),
     "seasonal_period": ("timeseries", "seasonal_period", int),
     "max_fill": ("timeseries", "max_fill", int),
+    "on_feature_change": ("timeseries", "on_feature_change", str),
     "forecast_model": ("timeseries_trainer", "model", str),
     "head": ("timeseries_trainer", "residual", _head),
     "feature_cache_dir": ("trainer", "feature_cache_dir", str),

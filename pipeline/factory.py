@@ -156,7 +156,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
   # --no-cache also ingests every span again (the span cache lives in the artifact then).
   drops = dict(vocabulary_uri=vocabulary_uri(config),
                span_cache_uri=span_cache_uri(config) if config.enable_cache else None
-               ) if task.has_classes else {}
+               ) if task.has_classes else dict(served_models=config.serving_dir)
   example_gen = task.example_gen_class()(
       input_base=data_root_uri(config),
       input_pattern=span_lib.input_pattern(drop_layout(config), task.has_classes),

@@ -14,6 +14,8 @@
              "baselines": {"majority_accuracy", ...} (what the Trainer measured on the
                           same eval split: text adds "tfidf_logreg_accuracy"; time series
                           has "persistence_mae", "seasonal_naive_mae", "model_eval_mae")},
+ "feature_contract" (time series, once a model is served): {"served_model", "served_features",
+             "added", "missing", "reordered", "accepted"},
  "model_inputs" (time series): {"window": [lookback, features], "features": [column, ...],
              "target", "time_column", "lookback", "step", "delay", "seasonal_period"},
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
@@ -260,6 +262,8 @@ def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> di
       cached = run.state(task.example_gen_id) == "CACHED"
       summary.update(span=drops["newest"], window=drops["window"],
                      spans_ingested=[] if cached else drops["ingested"])
+    if (report.get("columns") or {}).get("contract"):
+      summary["feature_contract"] = report["columns"]["contract"]
     if report.get("vocabulary"):
       summary["vocabulary"] = {k: report["vocabulary"][k] for k in ("labels", "added",
                                                                     "missing")}

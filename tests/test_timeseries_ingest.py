@@ -21,7 +21,7 @@ from tests import timeseries_factory as factory
 OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)
 
 
-def run_executor(root, out, options=OPTIONS, ingest=None):
+def run_executor(root, out, options=OPTIONS, ingest=None, served_models=None):
   artifacts = {}
   for key, cls in ((ingest_executor.EXAMPLES_KEY, standard_artifacts.Examples),
                    (executor.WINDOWS_KEY, standard_artifacts.Examples),
@@ -32,7 +32,8 @@ def run_executor(root, out, options=OPTIONS, ingest=None):
       ingest_executor.INPUT_BASE_KEY: root,
       ingest_executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
           ingest or pipeline_config.IngestConfig()),
-      ingest_executor.TASK_CONFIG_KEY: pipeline_config.to_json(options)})
+      ingest_executor.TASK_CONFIG_KEY: pipeline_config.to_json(options),
+      **({executor.SERVED_MODELS_KEY: served_models} if served_models else {})})
   return artifacts
 
 

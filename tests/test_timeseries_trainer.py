@@ -178,3 +178,88 @@ def test_serving_refuses_a_window_of_another_shape_naming_both(trained, rows, fe
   nan[0, 5, 1] = np.nan
   with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
     serve(window=tf.constant(nan))
+
+
+def _rewrite_columns(src_root, dst_root, order, extra=None):
+  """The same series with the columns in `order` (and an `extra` column name -> values)."""
+  import csv  # pylint: disable=import-outside-toplevel
+  for name in sorted(os.listdir(src_root)):
+    with open(os.path.join(src_root, name)) as f:
+      rows = list(csv.DictReader(f))
+    os.makedirs(dst_root, exist_ok=True)
+    with open(os.path.join(dst_root, name), "w", newline="") as f:
+      writer = csv.writer(f)
+      writer.writerow(order + ([extra[0]] if extra else []))
+      for i, r in enumerate(rows):
+        writer.writerow([r[c] for c in order] + ([extra[1](i)] if extra else []))
+
+
+def _served_mae(serving_root, windows_uri):
+  folder = os.path.join(serving_root, sorted(os.listdir(serving_root))[-1])
+  serve = tf.saved_model.load(folder).signatures[export.EXAMPLES_SIGNATURE]
+  files = glob.glob(os.path.join(windows_uri, "Split-eval", "*"))
+  errors = []
+  for batch in tf.data.TFRecordDataset(files).batch(256):
+    target = tf.io.parse_example(batch, {"target": tf.io.FixedLenFeature([], tf.float32)})
+    errors.append(np.abs(serve(examples=batch)["forecast"].numpy()
+                         - target["target"].numpy()))
+  return float(np.concatenate(errors).mean())
+
+
+def test_columns_are_matched_to_the_served_model_by_name(trained, tmp_path):
+  """Issue 20, case 1: the same rows with the columns reordered were fed to the served
+  model in the new order (MAE 16.47 against 4.32), so a worse model was blessed."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  artifacts, _, serving, _ = trained
+  served = str(tmp_path / "serving")
+  shutil.copytree(serving, os.path.join(served, "1700000000"))
+  original = _served_mae(served, artifacts[executor.WINDOWS_KEY].uri)
+  src = os.path.dirname(glob.glob(os.path.join(
+      os.path.dirname(os.path.dirname(artifacts[executor.WINDOWS_KEY].uri)), "data", "*.csv"))[0])
+  order = ["timestamp", "hour", "humid", "station", "temp", "const"]
+  _rewrite_columns(src, str(tmp_path / "reordered"), order)
+
+  blind = run_executor(str(tmp_path / "reordered"), str(tmp_path / "blind"), OPTIONS)
+  assert executor.read_features(blind[ingest_executor.EXAMPLES_KEY].uri)["features"] == [
+      "humid", "temp"]                         # file order, without the contract
+  assert _served_mae(served, blind[executor.WINDOWS_KEY].uri) > 3 * original + 1
+
+  matched = run_executor(str(tmp_path / "reordered"), str(tmp_path / "matched"), OPTIONS,
+                         served_models=served)
+  assert executor.read_features(matched[ingest_executor.EXAMPLES_KEY].uri)["features"] == [
+      "temp", "humid"]
+  assert abs(_served_mae(served, matched[executor.WINDOWS_KEY].uri) - original) < 1e-4
+  report = json.load(open(os.path.join(matched[ingest_executor.INGEST_REPORT_KEY].uri,
+                                       "ingest_report.json")))
+  assert report["columns"]["contract"]["reordered"] is True
+
+
+def test_a_new_column_is_a_gate_breach_naming_it_and_the_flags(trained, tmp_path):
+  """Issue 20, case 2: a new numeric column ended in a Beam traceback from the Evaluator
+  (`Values size: 120 but output shape: [96]`) on this run and every later one."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  artifacts, _, serving, _ = trained
+  served = str(tmp_path / "serving")
+  shutil.copytree(serving, os.path.join(served, "1700000000"))
+  src = os.path.dirname(glob.glob(os.path.join(
+      os.path.dirname(os.path.dirname(artifacts[executor.WINDOWS_KEY].uri)), "data", "*.csv"))[0])
+  _rewrite_columns(src, str(tmp_path / "wider"), factory.HEADER,
+                   extra=("wind", lambda i: f"{(i * 7919) % 13 + 0.5}"))
+  with pytest.raises(pipeline_config.ToolkitError) as error:
+    run_executor(str(tmp_path / "wider"), str(tmp_path / "out"), OPTIONS,
+                 served_models=served)
+  message = str(error.value)
+  assert "Feature contract breached" in message and "new columns: wind" in message
+  assert "--features temp,humid" in message and "--on-feature-change accept" in message
+
+  pinned = run_executor(str(tmp_path / "wider"), str(tmp_path / "pinned"),
+                        pipeline_config.TimeseriesConfig(
+                            target_column="temp", lookback=24, delay=6,
+                            features=("humid", "temp")), served_models=served)
+  assert executor.read_features(pinned[ingest_executor.EXAMPLES_KEY].uri)["features"] == [
+      "temp", "humid"]
+  accepted = run_executor(str(tmp_path / "wider"), str(tmp_path / "accepted"),
+                          pipeline_config.TimeseriesConfig(
+                              target_column="temp", lookback=24, delay=6,
+                              on_feature_change="accept"), served_models=served)
+  assert "wind" in executor.read_features(accepted[ingest_executor.EXAMPLES_KEY].uri)["features"]

@@ -89,7 +89,8 @@ class FolderExampleGen(FileBasedExampleGen):
                input_pattern: str = "*/*",
                task_config: Optional[str] = None,
                vocabulary_uri: Optional[str] = None,
-               span_cache_uri: Optional[str] = None):
+               span_cache_uri: Optional[str] = None,
+               **task_parameters):
     # FileBasedExampleGen.__init__ builds the stock spec; this one has the toolkit's
     # parameters and outputs (a subclass's spec may declare more: the time series' windows).
     base_beam_component.BaseBeamComponent.__init__(self, self.SPEC_CLASS(
@@ -100,5 +101,6 @@ class FolderExampleGen(FileBasedExampleGen):
         task_config=task_config,
         vocabulary_uri=vocabulary_uri,
         span_cache_uri=span_cache_uri,
+        **task_parameters,
         **{key: types.Channel(type=channel.type)
            for key, channel in self.SPEC_CLASS.OUTPUTS.items()}))

@@ -2,13 +2,19 @@
 
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components.ingest.component import FolderExampleGen, FolderExampleGenSpec
 from components.timeseries_example_gen import executor
 
 
 class TimeseriesExampleGenSpec(FolderExampleGenSpec):
+  PARAMETERS = {
+      **FolderExampleGenSpec.PARAMETERS,
+      # The push destination: the newest served model's assets/features.json is the
+      # feature contract a new data root is matched to by name.
+      executor.SERVED_MODELS_KEY: ExecutionParameter(type=str, optional=True),
+  }
   OUTPUTS = {
       **FolderExampleGenSpec.OUTPUTS,
       executor.WINDOWS_KEY: ChannelParameter(type=standard_artifacts.Examples),

@@ -34,6 +34,8 @@ from components.ingest.example_encoding import encode_example
 from components.timeseries_example_gen import series as ts, windows as windowing
 
 WINDOWS_KEY = "windows"
+SERVED_MODELS_KEY = "served_models"
+SERVED_FEATURES_ASSET = os.path.join("assets", "features.json")
 FEATURES_FILE = "features.json"
 EVAL_SPLIT = "eval"
 NAME = "TimeseriesExampleGen"
@@ -143,7 +145,7 @@ def write_report(rows: List[dict], skipped_rows: List[dict], columns: dict,
   report["columns"] = {
       "time": options.time_column, "target": options.target_column,
       "features": columns.get("features", []), "left_out": columns.get("left_out", {}),
-      "error": columns.get("error")}
+      "error": columns.get("error"), "contract": columns.get("contract")}
   report["windows"] = {
       "lookback": options.lookback, "step": options.step, "delay": options.delay,
       "seasonal_period": seasonal_period(options, frequency),
@@ -151,12 +153,64 @@ def write_report(rows: List[dict], skipped_rows: List[dict], columns: dict,
   ingest_report.write_report(report, uri)
 
 
-def _decide(summaries, options):
+def served_contract(served_models: "str | None") -> "dict | None":
+  """The newest served model's inputs: {"served_model", "features"} from its
+  assets/features.json, or None when nothing was pushed yet."""
+  if not served_models:
+    return None
+  from components.pushed_model.executor import latest_pushed  # pylint: disable=import-outside-toplevel
+  folder = latest_pushed(served_models)
+  if folder is None:
+    return None
+  path = os.path.join(folder, SERVED_FEATURES_ASSET)
+  if not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return {"served_model": folder, "features": list(json.load(f)["features"])}
+
+
+def apply_contract(columns: dict, contract: "dict | None",
+                   options: pipeline_config.TimeseriesConfig) -> dict:
+  """Matches the columns found to the served model's inputs by name, never by position: the
+  same set in another order is put in the contract's order; new or missing columns are an
+  error naming them and the flags that decide (unless on_feature_change="accept")."""
+  if contract is None or columns.get("error"):
+    return columns
+  found, served = list(columns["features"]), contract["features"]
+  added = [c for c in found if c not in served]
+  missing = [c for c in served if c not in found]
+  record = {"served_model": contract["served_model"], "served_features": served,
+            "added": added, "missing": missing, "reordered": False, "accepted": False}
+  if not added and not missing:
+    record["reordered"] = found != served
+    return {**columns, "features": list(served), "contract": record}
+  if options.on_feature_change == "accept":
+    record["accepted"] = True
+    return {**columns, "contract": record}
+  usable = set(columns.get("usable", found)) | set(found)
+  fixes = []
+  if not [c for c in missing if c not in usable]:
+    fixes.append(f"to keep the served inputs (new columns left out), pass --features "
+                 f"{','.join(served)}")
+  fixes.append("to train a model on the columns found, pass --on-feature-change accept (that "
+               "run is judged on its own thresholds, not against the served model, and "
+               "clients must then send the new columns)")
+  return {**columns, "contract": record, "error": (
+      "Feature contract breached: the data root's model inputs differ from the served "
+      f"model's ({os.path.join(contract['served_model'], SERVED_FEATURES_ASSET)}: "
+      f"{', '.join(served)})"
+      + (f"; new columns: {', '.join(added)}" if added else "")
+      + (f"; missing columns: {', '.join(missing)}" if missing else "")
+      + ". Nothing was trained or pushed; " + "; or ".join(fixes) + ".")}
+
+
+def _decide(summaries, options, contract=None):
   try:
-    return ts.decide_columns(summaries, options)
+    columns = ts.decide_columns(summaries, options)
   except pipeline_config.ToolkitError as e:     # raised after the report is written
     return {"header": None, "features": [], "target": options.target_column, "left_out": {},
             "error": str(e)}
+  return apply_contract(columns, contract, options)
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -190,6 +244,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     split_names = [name for name, _ in splits]
     examples.split_names = artifact_utils.encode_split_names(split_names)
     windows.split_names = artifact_utils.encode_split_names([EVAL_SPLIT])
+    contract = served_contract(exec_properties.get(SERVED_MODELS_KEY))
     print(f"[{NAME}] reading {len(series_files)} CSV files under {root} (target "
           f"{options.target_column!r}, time column {options.time_column!r})", flush=True)
 
@@ -206,7 +261,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
           parsed
           | "ColumnSummaries" >> beam.Map(ts.column_summary)
           | "AllSummaries" >> beam.combiners.ToList()
-          | "DecideColumns" >> beam.Map(_decide, options))
+          | "DecideColumns" >> beam.Map(_decide, options, contract))
       finished = parsed | "FinishSeries" >> beam.Map(ts.finish_series, columns, options,
                                                      splits)
       for split in split_names:
