@@ -454,8 +454,8 @@ def _run_locked(args, config) -> int:
 def _print_summary(summary: dict, config) -> int:
   metrics = summary["metrics"]
   print(json.dumps({k: summary.get(k) for k in (
-      "blessed", "pushed_model", "baseline_model", "span", "window", "spans_ingested",
-      "warm_started_from", "baseline_skipped") if k in summary}, indent=2))
+      "blessed", "pushed_model", "unchanged", "baseline_model", "span", "window",
+      "spans_ingested", "warm_started_from", "baseline_skipped") if k in summary}, indent=2))
   if "mae" in metrics:
     print(f"Eval MAE: {metrics['mae']:.4f}"
           + (f" (last blessed model {metrics['baseline_mae']:.4f})"
@@ -490,6 +490,9 @@ def _print_summary(summary: dict, config) -> int:
         f"{ingest.get('found', 0)} files (report: {ingest.get('report')})")
   if summary["pushed_model"]:
     print(f"Pushed model: {summary['pushed_model']}")
+  elif summary.get("unchanged"):
+    print(f"The blessed model is the one already served ({summary['unchanged']}); nothing "
+          "was pushed again.")
   elif summary.get("failed_thresholds"):
     print("The model was not blessed; nothing was pushed. Thresholds it failed:")
     for failure in summary["failed_thresholds"]:

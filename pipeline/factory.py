@@ -9,11 +9,13 @@ import os
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
 
 import pipeline_config
 from components.data_gate.component import DataGate
 from components.ingest import spans as span_lib
 from components.pushed_model.component import LatestPushedModel
+from components.pusher import executor as pusher_executor
 from components.schema_gen import PackagedSchemaGen
 from pipeline import tasks
 from trainer.common import export, metrics
@@ -239,6 +241,8 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       example_splits=["eval"],
       eval_config=eval_config(config.evaluation, config.task))
   pusher = tfx.components.Pusher(
+      # TFX's Pusher, except that the model already served is not pushed again.
+      custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),
       model=trainer.outputs["model"],
       model_blessing=evaluator.outputs["blessing"],
       push_destination=tfx.proto.PushDestination(

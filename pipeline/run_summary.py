@@ -5,6 +5,8 @@
  cache), "vocabulary": {"labels", "added", "missing"}, "warm_started_from" (a model URI or
  null), "baseline_skipped" (why the Evaluator had no baseline, or null),
  "run_id", "blessed", "pushed_model", "model", "baseline_model",
+ "unchanged" (the served version, when the blessed model is the one already served and
+              nothing was pushed again),
  "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
              "baseline_per_class": {...},
@@ -326,6 +328,8 @@ def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> di
   pushed = run.artifacts("Pusher", "pushed_model")
   if pushed and _custom(pushed[0], "pushed", 0):
     summary["pushed_model"] = _custom(pushed[0], "pushed_destination")
+  elif pushed and _custom(pushed[0], "unchanged", 0):
+    summary["unchanged"] = _custom(pushed[0], "served_model")
   return summary
 
 

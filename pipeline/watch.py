@@ -147,7 +147,7 @@ def watch(config: pipeline_config.PipelineConfig, run: Callable[[pipeline_config
         try:
           summary = run(config)
           entry.update(status="ok", **{k: summary.get(k) for k in (
-              "span", "window", "spans_ingested", "blessed", "pushed_model",
+              "span", "window", "spans_ingested", "blessed", "pushed_model", "unchanged",
               "warm_started_from")})
         except Exception as error:  # pylint: disable=broad-except
           # A failed run is recorded; the watcher goes on with the next drop.

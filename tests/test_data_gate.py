@@ -106,7 +106,7 @@ def test_drift_against_the_previous_drop():
     assert failed(gates.evaluate(report, {}, relaxed, previous)) == set()
 
 
-def run_gate(tmp_path, report, anomalies=None, name="run"):
+def run_gate(tmp_path, report, anomalies=None, name="run", inputs=None):
   report_artifact = IngestReport()
   report_artifact.uri = str(tmp_path / name / "report")
   ingest_report.write_report(report, report_artifact.uri)
@@ -124,7 +124,7 @@ def run_gate(tmp_path, report, anomalies=None, name="run"):
   result.uri = str(tmp_path / name / "result")
   executor.Executor().Do(
       {executor.INGEST_REPORT_KEY: [report_artifact],
-       executor.ANOMALIES_KEY: [anomalies_artifact]},
+       executor.ANOMALIES_KEY: [anomalies_artifact], **(inputs or {})},
       {executor.GATE_RESULT_KEY: [result]},
       {executor.GATE_CONFIG_KEY: pipeline_config.to_json(CONFIG),
        executor.HISTORY_DIR_KEY: str(tmp_path / "history")})
@@ -213,3 +213,16 @@ def test_report_gate_and_drift_baseline_live_on_a_non_local_filesystem():
   assert tf.io.gfile.exists(f"{base}/history/{executor.PROFILE_FILE}")
   with pytest.raises(pipeline_config.ToolkitError, match="max_label_drift"):
     gate(make_report({"a": 95, "b": 12}), "second")
+
+
+def test_a_label_agreement_gate_that_cannot_run_says_so_and_why(tmp_path):
+  """It returned nothing, so gates.json showed no trace of it (issue 20, case 3)."""
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  result, _ = run_gate(tmp_path, make_report({"a": 50, "b": 50}), inputs={
+      executor.EXAMPLES_KEY: [examples], executor.BLESSED_MODEL_KEY: []})
+  with open(os.path.join(result.uri, executor.GATES_FILE)) as f:
+    listed = {g["name"]: g for g in json.load(f)}
+  agreement = listed["max_label_agreement_drop"]
+  assert agreement["message"] == "skipped: no blessed model yet (the first run)"
+  assert agreement["figures"] == {"skipped": "no blessed model yet (the first run)"}

@@ -122,3 +122,24 @@ def test_a_drop_with_shuffled_labels_never_reaches_serving(drops, digits):
   assert sorted(os.listdir(config.serving_dir)) == served
   with open(config.last_run_path) as f:
     assert "agrees with" in json.load(f)["error"]
+
+
+def test_a_drop_with_class_folders_swapped_is_stopped_with_window_1(drops, digits):
+  """With --window 1 (or a flat root) no older span is in the window: the gate used to skip
+  silently, and a drop with class folders swapped was blessed and pushed. Now the blessed
+  model's recorded eval accuracy is the reference."""
+  root, config = drops
+  served = sorted(os.listdir(config.serving_dir))
+  swap = {str(d): str((d + 1) % 6) for d in range(6)}       # 0->1, 1->2, ... 5->0
+  deal(digits, os.path.join(root, "span-5"), 100, 20, relabel=lambda i, label: swap.get(
+      label, label))
+  shutil.copytree(os.path.join(root, "span-3", "inverted"),
+                  os.path.join(root, "span-5", "inverted"))
+  alone = dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, window=1))
+  with pytest.raises(pipeline_config.ToolkitError, match="max_label_agreement_drop"):
+    local_runner.run(alone)
+  assert sorted(os.listdir(config.serving_dir)) == served
+  with open(config.last_run_path) as f:
+    last = json.load(f)
+  assert "on its own eval split when it was trained" in last["error"]
+  assert last["pushed_model"] is None and last["blessed"] is False

@@ -197,3 +197,55 @@ def test_an_early_failure_records_nothing_blessed_and_nothing_pushed(tmp_path):
     last = json.load(f)
   assert last["blessed"] is False and last["pushed_model"] is None and last["model"] is None
   assert "new classes c" in last["error"]
+
+
+def _push(tmp_path, model_dir, name):
+  """One Pusher execution (TFX's executor with the toolkit's unchanged-model check)."""
+  from tfx.proto import pusher_pb2  # pylint: disable=import-outside-toplevel
+  from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
+  from tfx.utils import proto_utils  # pylint: disable=import-outside-toplevel
+  from components.pusher import executor  # pylint: disable=import-outside-toplevel
+  model = standard_artifacts.Model()
+  model.uri = model_dir
+  blessing = standard_artifacts.ModelBlessing()
+  blessing.uri = str(tmp_path / name / "blessing")
+  blessing.set_int_custom_property("blessed", 1)
+  pushed = standard_artifacts.PushedModel()
+  pushed.uri = str(tmp_path / name / "pushed")
+  destination = pusher_pb2.PushDestination(filesystem=pusher_pb2.PushDestination.Filesystem(
+      base_directory=str(tmp_path / "serving")))
+  executor.Executor().Do({"model": [model], "model_blessing": [blessing]},
+                         {"pushed_model": [pushed]},
+                         {"push_destination": proto_utils.proto_to_json(destination)})
+  return pushed
+
+
+def _save_model(folder, scale):
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  module = tf.Module()
+  module.scale = tf.Variable(scale)
+  module.__call__ = tf.function(lambda x: x * module.scale,
+                                input_signature=[tf.TensorSpec([None], tf.float32)])
+  tf.saved_model.save(module, os.path.join(folder, "Format-Serving"))
+  return folder
+
+
+def test_the_model_already_served_is_not_pushed_again(tmp_path):
+  """Every rerun and `watch` tick that blessed the same model pushed a byte-identical
+  version (issue 20, case 9)."""
+  import time  # pylint: disable=import-outside-toplevel
+  model = _save_model(str(tmp_path / "model1"), 2.0)
+  first = _push(tmp_path, model, "run1")
+  assert first.get_int_custom_property("pushed") == 1
+  versions = os.listdir(tmp_path / "serving")
+  assert len(versions) == 1
+  time.sleep(1.1)                         # versions are Unix seconds
+  again = _push(tmp_path, model, "run2")
+  assert again.get_int_custom_property("pushed") == 0
+  assert again.get_int_custom_property("unchanged") == 1
+  assert again.get_string_custom_property("served_model") == str(
+      tmp_path / "serving" / versions[0])
+  assert os.listdir(tmp_path / "serving") == versions
+  other = _save_model(str(tmp_path / "model2"), 3.0)
+  assert _push(tmp_path, other, "run3").get_int_custom_property("pushed") == 1
+  assert len(os.listdir(tmp_path / "serving")) == 2

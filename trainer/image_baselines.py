@@ -30,16 +30,25 @@ def eval_accuracy(model: keras.Model, dataset: tf.data.Dataset) -> Dict[str, flo
   return {"accuracy": float(np.mean(labels == predicted)), "examples": int(labels.size)}
 
 
+def model_eval_accuracy(config, model: keras.Model, eval_files: List[str],
+                        background: Sequence[int]) -> Dict[str, float]:
+  return eval_accuracy(model, data.make_dataset(eval_files, config.image_size,
+                                                config.batch_size, shuffle=False,
+                                                seed=config.seed, background=background))
+
+
 def write_scratch_baseline(config, model: keras.Model, train_files: List[str],
                            validation_files: List[str], eval_files: List[str],
                            num_classes: int, background: Sequence[int], model_run_dir: str,
-                           class_weight: Optional[Dict[int, float]] = None) -> Dict[str, float]:
-  """Trains the from-scratch baseline and writes both models' eval accuracy."""
+                           class_weight: Optional[Dict[int, float]] = None,
+                           evaluated: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+  """Trains the from-scratch baseline and writes both models' eval accuracy (`evaluated`:
+  the model's, when already measured)."""
   def dataset(files, shuffle=False):
     return data.make_dataset(files, config.image_size, config.batch_size, shuffle=shuffle,
                              seed=config.seed, background=background)
 
-  evaluated = eval_accuracy(model, dataset(eval_files))
+  evaluated = evaluated or eval_accuracy(model, dataset(eval_files))
   print(f"[Trainer] from-scratch baseline: {backbones.get_backbone('small_convnet').name}, "
         f"random weights, {config.image_size} px, up to {config.scratch_epochs} epochs on the "
         "same splits", flush=True)

@@ -28,6 +28,7 @@ from trainer import backbones, data, export, feature_cache, image_baselines, ima
 from trainer import image_reports
 from trainer import model as model_lib, warm_start, weights
 from trainer.common import distribution, examples, hygiene, reports
+from trainer.common import export as common_export
 
 FEATURE_CACHE_STATS = "feature_cache.json"
 # Validation figures after each phase and which phase's model was kept.
@@ -164,10 +165,12 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
             f"{'phase 2' if phases['kept'] == 'fine_tune' else 'phase 1 (fine-tuning made it worse)'}",
             flush=True)
 
+    evaluated = (image_baselines.model_eval_accuracy(config, model, eval_files, background)
+                 if eval_files else None)
     if config.scratch_baseline and eval_files:
       image_baselines.write_scratch_baseline(
           config, model, train_files, validation_files, eval_files, len(label_names),
-          background, model_run_dir, class_weight)
+          background, model_run_dir, class_weight, evaluated)
 
   if phases:
     with tf.io.gfile.GFile(os.path.join(model_run_dir, PHASES_FILE), "w") as f:
@@ -180,6 +183,8 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
                               background)
   # After the export: the weights go into the exported model's assets.extra/ folder.
   warm_start.save(model, label_names, serving_model_dir)
+  if evaluated:
+    common_export.write_eval_figures(serving_model_dir, evaluated["accuracy"], evaluated["examples"])
   return model
 
 

@@ -141,6 +141,8 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
   export.export_classifier(end_to_end, label_names, serving_model_dir, input_name="text",
                            example_key=documents.TEXT_KEY,
                            preprocess=normalise.IngestionNormaliser(max_chars))
+  export.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
+                            scores["eval_examples"])
   return end_to_end
 
 

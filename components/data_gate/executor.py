@@ -85,31 +85,40 @@ def _predict(model, files: List[str]):
 
 def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | None":
   """The latest blessed model's accuracy on the newest span's labels against its accuracy
-  on the window's older eval examples (eval_history): shuffled labels in a new drop barely
-  move the label mix, but the model disagrees with them."""
+  on the window's older eval examples (eval_history), or without older spans in the window
+  against the eval accuracy recorded with the model: shuffled labels in a new drop barely
+  move the label mix, but the model disagrees with them. None for a task without labels;
+  a GateResult saying "skipped" and why when it cannot run."""
   examples = input_dict.get(EXAMPLES_KEY) or []
-  models = input_dict.get(BLESSED_MODEL_KEY) or []
-  drops = report.get("spans") or {}
-  if not examples or not models or len(drops.get("window", [])) < 2:
-    return None
+  models = input_dict.get(BLESSED_MODEL_KEY)
+  if not examples or models is None:
+    return None                                 # not a classification pipeline
+  name = gates.LABEL_AGREEMENT
+  from components.pushed_model.executor import has_model  # pylint: disable=import-outside-toplevel
+  if not models or not has_model(models[0].uri):   # LatestPushedModel: nothing pushed yet
+    return gates.skipped(name, "no blessed model yet (the first run)")
   from tfx.utils import path_utils  # pylint: disable=import-outside-toplevel
+  from trainer.common import export  # pylint: disable=import-outside-toplevel
   uri = examples[0].uri
-  newest = drops["newest"]
+  drops = report.get("spans") or {}
+  newest = drops.get("newest", 0)
   newest_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-*",
                                                       f"data_tfrecord-span{newest}-*")))
+  if not newest_files:
+    return gates.skipped(name, f"span {newest} wrote no examples")
   history_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-eval_history", "*")))
-  if not newest_files or not history_files:
-    return None
-  from components.pushed_model.executor import has_model  # pylint: disable=import-outside-toplevel
-  if not has_model(models[0].uri):           # LatestPushedModel: nothing pushed yet
-    return None
-  model = tf.saved_model.load(path_utils.serving_model_path(models[0].uri))
+  model_dir = path_utils.serving_model_path(models[0].uri)
+  recorded = export.read_eval_figures(model_dir)
+  if not history_files and not recorded:
+    return gates.skipped(name, "only one span in the window and the blessed model recorded "
+                         "no eval accuracy (trained before eval figures were recorded)")
+  model = tf.saved_model.load(model_dir)
   new = _predict(model, newest_files)
-  old = _predict(model, history_files)
+  old = _predict(model, history_files) if history_files else None
   paths = {r["sha256"]: r["path"] for r in report["files"] if r.get("sha256")}
   return gates.label_agreement(new, old, report["class_names"], report.get(
       "vocabulary", {}).get("labels") or report["class_names"], paths, newest,
-                               config.max_label_agreement_drop)
+                               config.max_label_agreement_drop, recorded)
 
 
 class Executor(base_executor.BaseExecutor):

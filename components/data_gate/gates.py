@@ -294,16 +294,32 @@ def _relative_change(new: float, old: float) -> float:
   return abs(new - old) / old
 
 
+LABEL_AGREEMENT = "max_label_agreement_drop"
+
+
+def skipped(name: str, reason: str) -> GateResult:
+  """A gate that could not run, listed with why (it neither passes nor stops the run)."""
+  return GateResult(name, True, {"skipped": reason}, f"skipped: {reason}")
+
+
 def label_agreement(new, old, class_names: List[str], vocabulary: List[str],
-                    paths: Dict[str, str], span: int, max_drop: float) -> GateResult:
+                    paths: Dict[str, str], span: int, max_drop: float,
+                    recorded: Optional[dict] = None) -> GateResult:
   """`new` and `old`: (labels, predicted ids, confidence, sha256, model outputs) of the
   blessed model on the newest span and on the older spans' eval examples. Classes the model
-  has no output for (a vocabulary that grew) are not judged, on either side."""
+  has no output for (a vocabulary that grew) are not judged, on either side. Without older
+  spans (`old` None: --window 1, a flat root), the reference is the accuracy `recorded` with
+  the model on its own eval split."""
   labels, predicted, confidence, digests, outputs = new
   known = labels < outputs
-  old_known = old[0] < outputs
-  reference = (float(np.mean(old[0][old_known] == old[1][old_known])) if old_known.any()
-               else 0.0)
+  if old is None:
+    reference = float(recorded["accuracy"])
+    against = f"{reference:.1%} on its own eval split when it was trained"
+  else:
+    old_known = old[0] < outputs
+    reference = (float(np.mean(old[0][old_known] == old[1][old_known])) if old_known.any()
+                 else 0.0)
+    against = f"{reference:.1%} on earlier spans' eval files"
   agreement = float(np.mean(labels[known] == predicted[known])) if known.any() else reference
   drop = reference - agreement
   per_class = {}
@@ -323,9 +339,10 @@ def label_agreement(new, old, class_names: List[str], vocabulary: List[str],
       "max_label_agreement_drop", drop <= max_drop,
       {"reference_accuracy": round(reference, 4), "agreement": round(agreement, 4),
        "drop": round(drop, 4), "limit": max_drop, "per_class": per_class,
-       "files_to_look_at_first": files, "span": span},
+       "files_to_look_at_first": files, "span": span,
+       "reference": "recorded_eval_accuracy" if old is None else "older_spans_eval"},
       f"the last blessed model agrees with {agreement:.1%} of span {span}'s labels against "
-      f"{reference:.1%} on earlier spans' eval files (a drop of {drop:.3f}; the limit is "
+      f"{against} (a drop of {drop:.3f}; the limit is "
       f"{max_drop}); least agreement: " + ", ".join(f"{c} {a:.0%}" for c, a in worst)
       + "; files to look at first: " + ", ".join(f["path"] for f in files[:5]),
       f"max_label_agreement_drop={_above(drop, 1.0)}")
