@@ -94,3 +94,60 @@ def test_undecodable_bytes_sent_to_serving_are_an_invalid_argument_error(served)
   for payload in (b"hello", b"", b"\xff\xd8\xff\xe0garbage"):
     with pytest.raises(tf.errors.InvalidArgumentError):
       model.signatures["serving_default"](images=tf.constant([payload]))
+
+
+def _png(width, height, mode="1"):
+  import io  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  buffer = io.BytesIO()
+  Image.new(mode, (width, height)).save(buffer, "PNG")
+  return buffer.getvalue()
+
+
+def _jpeg(width, height):
+  import io  # pylint: disable=import-outside-toplevel
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  buffer = io.BytesIO()
+  Image.new("L", (width, height)).save(buffer, "JPEG", quality=10)
+  return buffer.getvalue()
+
+
+def _declaring(data, offset, width, height, fmt):
+  """`data` with its header's width and height replaced (struct format `fmt`)."""
+  import struct  # pylint: disable=import-outside-toplevel
+  return data[:offset] + struct.pack(fmt, width, height) + data[offset + struct.calcsize(fmt):]
+
+
+def test_serving_refuses_what_ingestion_rejects_by_size_before_decoding(served, tmp_path):
+  """Issue 20, case 10: a 389 KB PNG declaring 10000x10000 took 5.2 GB and 21.6 s; a 1x1
+  PNG that ingestion rejects as too_small got a confident prediction; an empty batch gave
+  an internal shape error."""
+  import resource  # pylint: disable=import-outside-toplevel
+  model = served[0]
+  serve = model.signatures["serving_default"]
+  small_gif = open(image_factory.save(image_factory.pattern(seed=1), str(tmp_path / "a.gif"),
+                                      "GIF"), "rb").read()
+  small_bmp = open(image_factory.save(image_factory.pattern(seed=1), str(tmp_path / "a.bmp"),
+                                      "BMP"), "rb").read()
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  cases = {
+      "png 10000x10000": (_png(10000, 10000), "max_pixels=50000000"),
+      "jpeg 8000x8000": (_jpeg(8000, 8000), "max_pixels=50000000"),
+      "gif declaring 10000x10000": (_declaring(small_gif, 6, 10000, 10000, "<HH"),
+                                    "max_pixels"),
+      "bmp declaring 9000x-9000": (_declaring(small_bmp, 18, 9000, -9000, "<ii"),
+                                   "max_pixels"),
+      "png 1x1": (_png(1, 1, "RGB"), "min_side=8"),
+      "png 200x4": (_png(200, 4, "RGB"), "min_side=8"),
+      "60 MB of bytes": (_png(16, 16, "RGB") + b"\0" * (60 << 20), "max_file_bytes"),
+  }
+  for name, (data, message) in cases.items():
+    with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(message)):
+      serve(images=tf.constant([data]))
+  grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak      # KiB on Linux
+  assert grown < 1 << 20, f"refusing grew the peak memory by {grown} KiB"
+  with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+    serve(images=tf.constant([], tf.string))
+  # A legal image of the same formats still gets its prediction.
+  ok = serve(images=tf.constant([_png(64, 64, "RGB"), small_gif, small_bmp]))
+  assert ok["probabilities"].shape[0] == 3

@@ -30,21 +30,23 @@ def _online_augmentation(config, image_size: int, seed: int):
 
 
 def decode_image(encoded: tf.Tensor, image_size: int,
-                 background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> tf.Tensor:
+                 background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND,
+                 limits: "image_decoding.Limits | None" = None) -> tf.Tensor:
   """Encoded image bytes -> float32 RGB [size, size, 3] in [0, 255].
 
   Used by training, the feature cache and the exported signatures, so all of them see
   identical pixels; trainer/image_decoding.py says what decoding does (EXIF, alpha, ...).
   """
-  image = image_decoding.decode_resized(encoded, image_size, background)
+  image = image_decoding.decode_resized(encoded, image_size, background, limits)
   image.set_shape([image_size, image_size, 3])
   return image
 
 
 def decode_images(encoded: tf.Tensor, image_size: int,
-                  background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND) -> tf.Tensor:
+                  background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND,
+                  limits: "image_decoding.Limits | None" = None) -> tf.Tensor:
   """A batch of encoded images -> float32 [batch, size, size, 3]."""
-  return tf.map_fn(lambda e: decode_image(e, image_size, background), encoded,
+  return tf.map_fn(lambda e: decode_image(e, image_size, background, limits), encoded,
                    fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32))
 
 

@@ -24,7 +24,8 @@ which a client must send instead). Bump DECODER_VERSION whenever what this modul
 changes: it is part of the feature cache's key.
 """
 
-from typing import Sequence
+import dataclasses
+from typing import Optional, Sequence
 
 import tensorflow as tf
 
@@ -280,28 +281,107 @@ def _format_index(encoded: tf.Tensor) -> tf.Tensor:
   return index
 
 
-def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int]):
+@dataclasses.dataclass(frozen=True)
+class Limits:
+  """What ingestion refuses from a file's size and header (IngestConfig's max_file_bytes,
+  max_pixels and min_side), checked by the serving signature before any pixel is decoded:
+  a 10000x10000 PNG is refused from its 24-byte header, not decoded into 400 MB."""
+  max_file_bytes: int
+  max_pixels: int
+  min_side: int
+
+  @classmethod
+  def of(cls, ingest) -> "Limits":
+    return cls(ingest.max_file_bytes, ingest.max_pixels, ingest.min_side)
+
+
+def _big_endian(values: tf.Tensor) -> tf.Tensor:
+  return _little_endian(tf.reverse(values, [0]))
+
+
+def jpeg_size(encoded: tf.Tensor) -> tf.Tensor:
+  """(width, height) int64 from the JPEG's frame header (extract_jpeg_shape reads markers
+  only, no pixels)."""
+  shape = tf.cast(tf.image.extract_jpeg_shape(encoded), tf.int64)
+  return tf.stack([shape[1], shape[0]])
+
+
+def png_size(encoded: tf.Tensor) -> tf.Tensor:
+  """(width, height) from the IHDR chunk (big-endian, bytes 16-23)."""
+  return tf.stack([_big_endian(_bytes_at(encoded, 16, 4)),
+                   _big_endian(_bytes_at(encoded, 20, 4))])
+
+
+def gif_size(encoded: tf.Tensor) -> tf.Tensor:
+  """(width, height) of the logical screen (little-endian, bytes 6-9), as Pillow reads it."""
+  return tf.stack([_little_endian(_bytes_at(encoded, 6, 2)),
+                   _little_endian(_bytes_at(encoded, 8, 2))])
+
+
+def bmp_size(encoded: tf.Tensor) -> tf.Tensor:
+  """(width, height) from the info header (signed little-endian; a negative height is a
+  top-down BMP)."""
+  def signed(value):
+    return tf.where(value >= 2 ** 31, value - 2 ** 32, value)
+  return tf.abs(tf.stack([signed(_little_endian(_bytes_at(encoded, 18, 4))),
+                          signed(_little_endian(_bytes_at(encoded, 22, 4)))]))
+
+
+def _limit_checks(encoded: tf.Tensor, size_of, limits: Optional[Limits]) -> list:
+  """Asserts raising InvalidArgumentError for what ingestion would reject by size (too many
+  bytes, too many pixels declared, a side under min_side), with the figures. Built inside
+  the format's branch, after its format check, so a refused format is named first."""
+  if limits is None:
+    return []
+  length = tf.cast(tf.strings.length(encoded), tf.int64)
+  size_ok = tf.debugging.Assert(length <= limits.max_file_bytes, [
+      f"Image bytes over max_file_bytes={limits.max_file_bytes} (ingestion rejects such "
+      "files as too_large); received bytes:", length], name="max_file_bytes")
+  with tf.control_dependencies([size_ok]):
+    size = size_of(encoded)
+  width, height = size[0], size[1]
+  pixels_ok = tf.debugging.Assert(width * height <= limits.max_pixels, [
+      f"Image declares more pixels than max_pixels={limits.max_pixels} (ingestion rejects "
+      "it as too_many_pixels before decoding); width, height:", width, height],
+                                  name="max_pixels")
+  side_ok = tf.debugging.Assert(tf.minimum(width, height) >= limits.min_side, [
+      f"Image side under min_side={limits.min_side} (ingestion rejects it as too_small); "
+      "width, height:", width, height], name="min_side")
+  return [size_ok, pixels_ok, side_ok]
+
+
+def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int],
+                               limits: Optional[Limits] = None):
   """(float32 RGB [h, w, 3] in [0, 255] as stored in the file, its EXIF orientation).
 
-  Raises InvalidArgumentError, before any decoding, for bytes serving refuses."""
+  Raises InvalidArgumentError, before any decoding, for bytes serving refuses (and with
+  `limits`, for what ingestion rejects from the file's size and header)."""
   bg = tf.constant(background, tf.float32)
+  index = _format_index(encoded)
 
   def decode_image():
     # JPEG (CMYK arrives as RGB, grayscale as one channel) or GIF (first frame).
     return tf.cast(tf.io.decode_image(encoded, channels=0, expand_animations=False),
                    tf.float32)
 
+  def jpeg():
+    with tf.control_dependencies(_limit_checks(encoded, jpeg_size, limits)):
+      return decode_image()
+
   def png():
-    return tf.cast(tf.io.decode_png(encoded, channels=0, dtype=tf.uint16),
-                   tf.float32) * (255.0 / 65535.0)
+    with tf.control_dependencies(_limit_checks(encoded, png_size, limits)):
+      return tf.cast(tf.io.decode_png(encoded, channels=0, dtype=tf.uint16),
+                     tf.float32) * (255.0 / 65535.0)
 
   def gif():
     with tf.control_dependencies([_gif_check(encoded)]):
-      return decode_image()
+      with tf.control_dependencies(_limit_checks(encoded, gif_size, limits)):
+        return decode_image()
 
   def bmp():
     with tf.control_dependencies([_bmp_check(encoded)]):
-      image = tf.io.decode_bmp(encoded, channels=0)
+      with tf.control_dependencies(_limit_checks(encoded, bmp_size, limits)):
+        image = tf.io.decode_bmp(encoded, channels=0)
     # A 32-bit BMP's fourth byte is padding in most files (Pillow reads it as RGB).
     image = tf.cond(tf.equal(tf.shape(image)[-1], 4), lambda: image[..., :3], lambda: image)
     return tf.cast(image, tf.float32)
@@ -311,8 +391,7 @@ def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int]):
                                            _other_format_message(encoded))]):
       return tf.zeros([0, 0, 3], tf.float32)
 
-  index = _format_index(encoded)
-  image = tf.switch_case(index, [decode_image, png, gif, bmp, other])
+  image = tf.switch_case(index, [jpeg, png, gif, bmp, other])
   rgb = _composite(image, bg)
   rgb.set_shape([None, None, 3])
   # After the decode, so that bytes serving refuses fail with the refusal, not the parse.
@@ -322,20 +401,22 @@ def _decode_stored_orientation(encoded: tf.Tensor, background: Sequence[int]):
 
 
 def decode_rgb(encoded: tf.Tensor,
-               background: Sequence[int] = DEFAULT_BACKGROUND) -> tf.Tensor:
+               background: Sequence[int] = DEFAULT_BACKGROUND,
+               limits: Optional[Limits] = None) -> tf.Tensor:
   """One encoded image (scalar tf.string) -> float32 RGB [height, width, 3] in [0, 255],
   upright."""
-  rgb, orientation = _decode_stored_orientation(encoded, background)
+  rgb, orientation = _decode_stored_orientation(encoded, background, limits)
   return apply_orientation(rgb, orientation)
 
 
 def decode_resized(encoded: tf.Tensor, image_size: int,
-                   background: Sequence[int] = DEFAULT_BACKGROUND) -> tf.Tensor:
+                   background: Sequence[int] = DEFAULT_BACKGROUND,
+                   limits: Optional[Limits] = None) -> tf.Tensor:
   """One encoded image -> float32 RGB [image_size, image_size, 3] in [0, 255], upright.
 
   The orientation is applied after resizing: flips and transposes commute with a resize to
   a square, and turning the small image costs nothing next to turning the full one.
   """
-  rgb, orientation = _decode_stored_orientation(encoded, background)
+  rgb, orientation = _decode_stored_orientation(encoded, background, limits)
   resized = tf.image.resize(rgb, [image_size, image_size])
   return apply_orientation_square(resized, orientation)

@@ -54,7 +54,8 @@ def run_fn(fn_args) -> None:
   train(config, fn_args.train_files, fn_args.eval_files, label_names,
         fn_args.serving_model_dir, fn_args.model_run_dir, augmentation,
         background=ingest.background_color, base_model=fn_args.base_model,
-        eval_files=[posixpath.join(uri, "Split-eval", "*")])
+        eval_files=[posixpath.join(uri, "Split-eval", "*")],
+        limits=image_decoding.Limits.of(ingest))
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],
@@ -63,7 +64,8 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           augmentation: Optional[pipeline_config.AugmentationConfig] = None,
           background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND,
           base_model: Optional[str] = None,
-          eval_files: Optional[List[str]] = None) -> keras.Model:
+          eval_files: Optional[List[str]] = None,
+          limits: Optional[image_decoding.Limits] = None) -> keras.Model:
   """Trains the classifier in two phases and exports the serving SavedModel. With
   `base_model` (the latest blessed model's serving dir) the model starts from its weights
   and each phase runs `warm_start_epochs` of its epochs (trainer/warm_start.py).
@@ -180,7 +182,7 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
     json.dump(history, f, indent=1, default=float)
   write_reports(model, base.name, history, validation_data, label_names, model_run_dir)
   export.export_serving_model(model, label_names, config.image_size, serving_model_dir,
-                              background)
+                              background, limits)
   # After the export: the weights go into the exported model's assets.extra/ folder.
   warm_start.save(model, label_names, serving_model_dir)
   if evaluated:

@@ -33,6 +33,11 @@ def export_classifier(model: keras.Model, label_names: List[str], export_dir: st
     model.serving_preprocess = preprocess
 
   def serve(raw):
+    # An empty batch failed with internal shape errors deep in decoding or the model.
+    with tf.control_dependencies([tf.debugging.assert_positive(
+        tf.size(raw), message=f"{input_name} holds no inputs (an empty batch); send at least "
+                              "one")]):
+      raw = tf.identity(raw)
     probabilities = model(preprocess(raw), training=False)
     label_id = tf.argmax(probabilities, axis=-1)
     return {"probabilities": probabilities, "label": tf.gather(labels, label_id),
