@@ -50,13 +50,15 @@ def run_fn(fn_args) -> None:
   uri = examples.examples_uri(fn_args.train_files)
   train(config, fn_args.train_files, fn_args.eval_files,
         [posixpath.join(uri, "Split-eval", "*")], examples.read_label_names(uri),
-        fn_args.serving_model_dir, fn_args.model_run_dir, max_chars=ingest.max_chars)
+        fn_args.serving_model_dir, fn_args.model_run_dir, max_chars=ingest.max_chars,
+        ingest=ingest)
 
 
 def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
           validation_files: List[str], eval_files: List[str], label_names: List[str],
           serving_model_dir: str, model_run_dir: str,
-          max_chars: Optional[int] = None) -> keras.Model:
+          max_chars: Optional[int] = None,
+          ingest: Optional[pipeline_config.TextIngestConfig] = None) -> keras.Model:
   """Trains, reports, scores the baselines and exports; returns the end-to-end model
   (1-D tf.string documents in, probabilities out). The exported signatures first do to a
   raw document what ingestion did (drop a BOM, compose to NFC, cut at `max_chars`).
@@ -140,10 +142,19 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
         f"{scores['train_examples']} train documents)", flush=True)
   export.export_classifier(end_to_end, label_names, serving_model_dir, input_name="text",
                            example_key=documents.TEXT_KEY,
-                           preprocess=normalise.IngestionNormaliser(max_chars))
+                           preprocess=serving_normaliser(ingest, max_chars))
   export.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
                             scores["eval_examples"])
   return end_to_end
+
+
+def serving_normaliser(ingest: Optional[pipeline_config.TextIngestConfig],
+                       max_chars: Optional[int]) -> normalise.IngestionNormaliser:
+  """What TextExampleGen did to each document, in the serving graph (its settings)."""
+  ingest = ingest or pipeline_config.TextIngestConfig()
+  return normalise.IngestionNormaliser(
+      max_chars=max_chars or ingest.max_chars, fallback_encoding=ingest.fallback_encoding,
+      on_too_long=ingest.on_too_long, max_control_fraction=ingest.max_control_fraction)
 
 
 def describe(config: pipeline_config.TextTrainerConfig, pretrained: bool) -> str:
