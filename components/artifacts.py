@@ -16,3 +16,8 @@ class IngestReport(types.Artifact):
 class DataGateResult(types.Artifact):
   """Figures of every gate that passed: `{uri}/gates.json`."""
   TYPE_NAME = "components.DataGateResult"
+
+
+class StateCommitRecord(types.Artifact):
+  """What StateCommit wrote to the pipeline's state: `{uri}/commit.json`."""
+  TYPE_NAME = "components.StateCommitRecord"

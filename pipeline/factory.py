@@ -16,6 +16,7 @@ from components.data_gate.component import DataGate
 from components.ingest import spans as span_lib
 from components.pushed_model.component import LatestPushedModel
 from components.pusher import executor as pusher_executor
+from components.state_commit.component import StateCommit
 from components.schema_gen import PackagedSchemaGen
 from pipeline import tasks
 from trainer.common import export, metrics
@@ -248,12 +249,19 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=config.serving_dir)))
+  # Last on every orchestrator: the vocabulary and drift baseline become the pipeline's only
+  # when this run's model is served, so a failed run leaves them as they were.
+  state_commit = StateCommit(
+      pushed_model=pusher.outputs["pushed_model"], gate_result=data_gate.outputs["gate_result"],
+      history_dir=config.gate_history_dir,
+      **(dict(examples=example_gen.outputs["examples"],
+              vocabulary_uri=vocabulary_uri(config)) if task.has_classes else {}))
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
                   *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
-                  pusher],
+                  pusher, state_commit],
       enable_cache=config.enable_cache,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)

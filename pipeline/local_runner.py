@@ -42,19 +42,14 @@ def run(config: pipeline_config.PipelineConfig) -> dict:
   """
   config.validate()
   check_metadata_store(config)
-  vocabulary_uri = factory.vocabulary_uri(config)
-  before = vocabulary.read(vocabulary_uri)
   previous_run = run_summary.latest_run_id(config)
   try:
     skip = baseline_skip_reason(config)
     pipeline = factory.create_pipeline(config, compare_with_baseline=skip is None)
     tfx.orchestration.LocalDagRunner().run(pipeline)
   except Exception as error:
-    # A failed run leaves the vocabulary as it found it: a class is only added by a run
-    # that completes, so a failed first run or a failed --on-new-class extend run is
-    # decided again next time.
-    if vocabulary.read(vocabulary_uri) != before:
-      vocabulary.restore(vocabulary_uri, before)
+    # The vocabulary and drift baseline are committed by the pipeline's last step
+    # (StateCommit) only when the model is served: a failed run leaves them as they were.
     _write_failed_summary(config, error, previous_run)
     raise
   summary = run_summary.summarise(config, previous_run)

@@ -106,6 +106,27 @@ def test_drift_against_the_previous_drop():
     assert failed(gates.evaluate(report, {}, relaxed, previous)) == set()
 
 
+def commit(gate_result, history_dir, pushed=1, examples=None, vocabulary_uri=None):
+  """The pipeline's last step (StateCommit) after a push (pushed=1) or a run whose model
+  was not served (pushed=0): returns what it says it committed."""
+  from components.state_commit import executor as commit_executor  # pylint: disable=import-outside-toplevel
+  from components.artifacts import StateCommitRecord  # pylint: disable=import-outside-toplevel
+  pushed_model = standard_artifacts.PushedModel()
+  pushed_model.set_int_custom_property("pushed", pushed)
+  record = StateCommitRecord()
+  record.uri = gate_result.uri + "_commit"
+  commit_executor.Executor().Do(
+      {commit_executor.PUSHED_MODEL_KEY: [pushed_model],
+       commit_executor.GATE_RESULT_KEY: [gate_result],
+       **({commit_executor.EXAMPLES_KEY: [examples]} if examples else {})},
+      {commit_executor.COMMIT_KEY: [record]},
+      {commit_executor.HISTORY_DIR_KEY: history_dir,
+       **({commit_executor.VOCABULARY_KEY: vocabulary_uri} if vocabulary_uri else {})})
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  with tf.io.gfile.GFile(os.path.join(record.uri, commit_executor.COMMIT_FILE)) as f:
+    return json.load(f)
+
+
 def run_gate(tmp_path, report, anomalies=None, name="run", inputs=None):
   report_artifact = IngestReport()
   report_artifact.uri = str(tmp_path / name / "report")
@@ -135,12 +156,39 @@ def test_executor_passes_records_figures_and_remembers_the_drop(tmp_path):
   result, _ = run_gate(tmp_path, make_report({"a": 50, "b": 50}))
   with open(os.path.join(result.uri, executor.GATES_FILE)) as f:
     assert all(g["passed"] for g in json.load(f))
+  assert not (tmp_path / "history").exists()       # a proposal until the model is served
+  assert commit(result, str(tmp_path / "history"))["committed"] == {
+      "drift_baseline": str(tmp_path / "history" / executor.PROFILE_FILE)}
   with open(tmp_path / "history" / executor.PROFILE_FILE) as f:
     assert json.load(f)["label_distribution"] == {"a": 0.5, "b": 0.5}
 
 
+def test_state_outside_mlmd_is_committed_only_when_the_model_is_served(tmp_path):
+  """Issue 20, case 13: the vocabulary and drift baseline were written while the run ran
+  and restored by the local runner alone, so a failed --on-new-class extend run on a
+  cluster extended the vocabulary for good."""
+  examples = standard_artifacts.Examples()
+  examples.uri = str(tmp_path / "examples")
+  os.makedirs(examples.uri)
+  with open(os.path.join(examples.uri, "labels.json"), "w") as f:
+    json.dump(["a", "b", "c"], f)
+  vocabulary_uri = str(tmp_path / "state" / "label_vocabulary.json")
+  os.makedirs(os.path.dirname(vocabulary_uri))
+  with open(vocabulary_uri, "w") as f:
+    json.dump(["a", "b"], f)
+  result, _ = run_gate(tmp_path, make_report({"a": 50, "b": 50}))
+  history = str(tmp_path / "history")
+  assert commit(result, history, pushed=0, examples=examples,
+                vocabulary_uri=vocabulary_uri) == {"served": False, "committed": {}}
+  assert json.load(open(vocabulary_uri)) == ["a", "b"] and not os.path.exists(history)
+  done = commit(result, history, pushed=1, examples=examples, vocabulary_uri=vocabulary_uri)
+  assert sorted(done["committed"]) == ["drift_baseline", "vocabulary"]
+  assert json.load(open(vocabulary_uri)) == ["a", "b", "c"]
+
+
 def test_executor_stops_naming_gate_figures_and_report(tmp_path):
-  run_gate(tmp_path, make_report({"a": 50, "b": 50}), name="first")
+  first, _ = run_gate(tmp_path, make_report({"a": 50, "b": 50}), name="first")
+  commit(first, str(tmp_path / "history"))
   with pytest.raises(pipeline_config.ToolkitError) as error:
     run_gate(tmp_path, make_report({"a": 95, "b": 12}), name="second")
   message = str(error.value)
@@ -210,6 +258,7 @@ def test_report_gate_and_drift_baseline_live_on_a_non_local_filesystem():
   assert ingest_report.read_report(f"{base}/first/report")["totals"]["found"] == 100
   with tf.io.gfile.GFile(f"{result.uri}/{executor.GATES_FILE}") as f:
     assert all(g["passed"] for g in json.load(f))
+  commit(result, f"{base}/history")
   assert tf.io.gfile.exists(f"{base}/history/{executor.PROFILE_FILE}")
   with pytest.raises(pipeline_config.ToolkitError, match="max_label_drift"):
     gate(make_report({"a": 95, "b": 12}), "second")

@@ -2,7 +2,10 @@
 
 Output layout:
   {gate_result.uri}/gates.json   [{"name", "passed", "figures", "message"}, ...]
-  {history_dir}/accepted_profile.json   profile of the last drop that passed (drift baseline)
+  {gate_result.uri}/accepted_profile.json   this drop's profile, which StateCommit makes
+      the drift baseline once the model trained on it is served
+  {history_dir}/accepted_profile.json   profile of the last drop whose model was served
+      (the drift baseline this gate reads)
 """
 
 import dataclasses
@@ -153,7 +156,7 @@ class Executor(base_executor.BaseExecutor):
           "relax the gate with " + " ".join(
               f"--gate {r.relax}" for r in breached)
           + " (or in GateConfig in a --config file).")
-    _write_json(os.path.join(history_dir, PROFILE_FILE),
+    _write_json(os.path.join(result_uri, PROFILE_FILE),
                 {**gates.data_profile(report), "ingest_report": report_uri})
     print(f"[DataGate] {len(results)} gates passed "
           f"({', '.join(r.name for r in results)})", flush=True)

@@ -109,7 +109,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
              for span in chosen]
     class_names = sorted({c for _, w in walks for c in w.class_names})
     vocabulary_uri = exec_properties.get(VOCABULARY_KEY)
-    vocab = (vocabulary.update(vocabulary_uri, class_names, newest.number, options.on_new_class)
+    vocab = (vocabulary.update(vocabulary_uri, class_names, newest.number, options.on_new_class,
+                               commit=False)
              if vocabulary_uri else vocabulary.VocabularyUpdate(class_names, [], [], None))
     labels = {name: i for i, name in enumerate(vocab.names)}
     splits = [(name, options.split_percentages[name]) for name in pipeline_config.SPLITS]

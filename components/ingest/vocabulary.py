@@ -2,7 +2,10 @@
 runs, so a label id never changes meaning.
 
 Stored as JSON (a list of names, id = index) at a URI the pipeline owns (under its pipeline
-root), read and written through tf.io.gfile. A class first seen in a new span stops the run
+root), read and written through tf.io.gfile. The ExampleGen reads it and writes this run's
+vocabulary beside its examples (labels.json); StateCommit writes it back to the pipeline's
+URI once the model trained on it is served, so a failed run on any orchestrator leaves it
+as it was. A class first seen in a new span stops the run
 (`on_new_class="fail"`, the default) or is appended with the next id ("extend"); a class
 missing from the current window keeps its id.
 """
@@ -44,16 +47,6 @@ def write(uri: str, names: List[str]) -> None:
   gfile.rename(uri + ".tmp", uri, overwrite=True)
 
 
-def restore(uri: str, names: Optional[List[str]]) -> None:
-  """Puts back the vocabulary a failed run found (None: there was none)."""
-  if names is None:
-    gfile = _gfile()
-    if gfile.exists(uri):
-      gfile.remove(uri)
-  else:
-    write(uri, names)
-
-
 def new_classes(previous: Optional[List[str]], class_names: List[str], newest_span: int,
                 on_new_class: str) -> List[str]:
   """Classes of the window that the vocabulary lacks; raises ToolkitError unless
@@ -70,13 +63,14 @@ def new_classes(previous: Optional[List[str]], class_names: List[str], newest_sp
   return added
 
 
-def update(uri: str, class_names: List[str], newest_span: int, on_new_class: str
-           ) -> VocabularyUpdate:
-  """Appends the window's new classes (or stops), writes the vocabulary, says what changed."""
+def update(uri: str, class_names: List[str], newest_span: int, on_new_class: str,
+           commit: bool = True) -> VocabularyUpdate:
+  """Appends the window's new classes (or stops) and says what changed; writes the
+  vocabulary only with `commit` (the pipeline commits it after a push: StateCommit)."""
   previous = read(uri)
   added = new_classes(previous, class_names, newest_span, on_new_class)
   names = (previous or []) + added
-  if names != previous:
+  if commit and names != previous:
     write(uri, names)
   return VocabularyUpdate(names, added if previous else [],
                           sorted(set(names) - set(class_names)), previous)
