@@ -456,14 +456,22 @@ def _print_summary(summary: dict, config) -> int:
   print(json.dumps({k: summary.get(k) for k in (
       "blessed", "pushed_model", "unchanged", "baseline_model", "span", "window",
       "spans_ingested", "warm_started_from", "baseline_skipped") if k in summary}, indent=2))
-  if "mae" in metrics:
-    print(f"Eval MAE: {metrics['mae']:.4f}"
-          + (f" (last blessed model {metrics['baseline_mae']:.4f})"
-             if "baseline_mae" in metrics else ""))
-  if "accuracy" in metrics:
-    print(f"Eval accuracy: {metrics['accuracy']:.4f}"
-          + (f" (last blessed model {metrics['baseline_accuracy']:.4f})"
-             if "baseline_accuracy" in metrics else ""))
+  intervals = metrics.get("confidence_intervals", {})
+
+  def with_interval(name):
+    bounds = intervals.get(name)
+    return f"{metrics[name]:.4f}" + (f" (95% CI {bounds[0]:.4f}-{bounds[1]:.4f})"
+                                      if bounds else "")
+  for name, words in (("mae", "Eval MAE"), ("accuracy", "Eval accuracy")):
+    if name not in metrics:
+      continue
+    print(f"{words}: {with_interval(name)}" + (
+        f"; last blessed model {with_interval('baseline_' + name)}"
+        if "baseline_" + name in metrics else ""))
+    own, other = intervals.get(name), intervals.get("baseline_" + name)
+    if own and other and own[0] <= other[1] and other[0] <= own[1]:
+      print("  The intervals overlap: this eval split is too small to tell the two models "
+            "apart.")
   baselines = {k: v for k, v in metrics.get("baselines", {}).items()
                if v is not None and (k.endswith("_accuracy") or k.endswith("_mae"))
                and not k.startswith("model_eval")}

@@ -9,6 +9,8 @@
               nothing was pushed again),
  "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
+             "confidence_intervals": {metric: [lower, upper]} (TFMA's jackknife, 95%;
+                                       baseline_<metric> for the last blessed model),
              "baseline_per_class": {...},
              time series instead: "mae", "baseline_mae", "baseline_margin",
              "persistence_mae", "seasonal_naive_mae" (TFMA, eval windows),
@@ -167,6 +169,11 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
       prefix = "baseline_" if key.model_name == "baseline" else ""
       if group is None:
         metrics[prefix + _METRIC_NAMES[key.name]] = value
+        interval = key_and_value.confidence_interval
+        if (key_and_value.HasField("confidence_interval")
+            and interval.lower_bound.HasField("double_value")):
+          metrics.setdefault("confidence_intervals", {})[prefix + _METRIC_NAMES[key.name]] = [
+              interval.lower_bound.double_value.value, interval.upper_bound.double_value.value]
       elif _METRIC_NAMES[key.name] == kept:
         metrics.setdefault(prefix + group, {})[slice_value] = value
   for group, _ in _SLICES.values():
