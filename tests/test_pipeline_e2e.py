@@ -47,6 +47,8 @@ def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_ru
   assert first_run["blessed"] is True
   assert first_run["baseline_model"] is None
   assert first_run["metrics"]["accuracy"] >= 0.9
+  low, high = first_run["metrics"]["confidence_intervals"]["accuracy"]    # TFMA's jackknife
+  assert low <= first_run["metrics"]["accuracy"] <= high and high - low < 0.2
   assert first_run["ingest"]["found"] == 1797
   assert first_run["ingest"]["ingested"] + first_run["ingest"]["normalised"] + \
       first_run["ingest"]["rejected"] + first_run["ingest"]["skipped"] == 1797
