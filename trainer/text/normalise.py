@@ -3,7 +3,8 @@ client's raw bytes reach the model as the training text did (train/serve parity)
 ingestion rejects is refused (components/text_example_gen/text_checks.py):
 
   - bounded cost first: a document is cut to 16 * max_chars bytes (at a character boundary)
-    before anything is decoded, so a 50 MB string costs what a legal one does;
+    before anything is decoded, and to 4 * max_chars code points before NFC, so a 50 MB
+    string costs what a legal one does;
   - decoding as ingestion decodes: a UTF-8, UTF-16 or UTF-32 byte-order mark selects the
     encoding and is dropped; without one, UTF-8, or the configured fallback encoding
     (cp1252, ...) for bytes that are not UTF-8. Invalid bytes, which ingestion rejects
@@ -36,6 +37,7 @@ import tensorflow as tf
 _CODE_POINTS = 0x110000
 _MAX_DECOMPOSITION = 4            # the longest NFD of one code point (Unicode 13/14)
 _BYTES_PER_CHAR = 16              # the bytes-first cut: 16 * max_chars bytes
+_CODE_POINTS_PER_CHAR = 4         # then 4 * max_chars code points before NFC
 # Unicode category Cc less tab, newline, vertical tab, form feed, carriage return (what
 # ingestion counts as control characters).
 _CONTROL_RANGES = ((0x00, 0x08), (0x0E, 0x1F), (0x7F, 0x9F))
@@ -122,6 +124,12 @@ class IngestionNormaliser(tf.Module):
 
   def __call__(self, documents: tf.Tensor) -> tf.Tensor:
     code_points, cut = self.decode(documents)
+    if self._max_chars:
+      # NFC only shortens text, and a character of ordinary text is at most a few code
+      # points: the first 4 * max_chars code points give the first max_chars characters.
+      keep = _CODE_POINTS_PER_CHAR * self._max_chars
+      cut = tf.logical_or(cut, code_points.row_lengths() > keep)
+      code_points = code_points[:, :keep]
     code_points = self.nfc(code_points)
     checks = self._content_checks(code_points, cut)
     if self._max_chars:
