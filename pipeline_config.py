@@ -40,8 +40,8 @@ PIPELINE_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 def check_pipeline_name(name: str) -> None:
   if not isinstance(name, str) or not PIPELINE_NAME_PATTERN.fullmatch(name):
     raise ToolkitError(
-        "Pipeline names take lowercase letters, digits and hyphens (no dots, slashes or "
-        "underscores), start with a letter or digit and have at most 128 characters (the "
+        "Pipeline names take lowercase letters, digits and hyphens (no underscores, dots or "
+        "slashes), start with a letter or digit and have at most 128 characters (the "
         f"Kubeflow rule; the name is a folder under the work dir). Received: {name!r}")
 
 
