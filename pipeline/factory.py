@@ -58,8 +58,10 @@ def forecast_eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
   same windows (`baseline_margin` > 0), and at most `max_mae_increase` above the latest
   blessed model's (not applied on the first run). MAE per series is reported."""
   overall = tfma.SlicingSpec()
+  # No confidence intervals here: under TFMA's jackknife the recorded baseline_margin was no
+  # longer min(persistence, seasonal naive) - MAE of the recorded figures (0.8115 against
+  # 0.8155 on the demo), so the blessing figures would not add up.
   return tfma.EvalConfig(
-      options=_options(),
       model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
                                   label_key="target", prediction_key="forecast")],
       slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[PER_SERIES_FEATURE])],

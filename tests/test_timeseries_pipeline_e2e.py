@@ -37,8 +37,6 @@ def test_forecast_is_blessed_beats_persistence_and_serves_raw_windows(first_run,
   assert first_run["blessed"] is True and first_run["pushed_model"]
   metrics = first_run["metrics"]
   assert metrics["mae"] < metrics["persistence_mae"]
-  low, high = metrics["confidence_intervals"]["mae"]
-  assert low <= metrics["mae"] <= high
   assert metrics["baseline_margin"] == pytest.approx(
       min(metrics["persistence_mae"], metrics["seasonal_naive_mae"]) - metrics["mae"],
       abs=1e-6)
