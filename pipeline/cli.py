@@ -1,5 +1,5 @@
 """Command line: `python -m pipeline run | watch | compile | schedule | demo-data | weights`
-(contract in ARCHITECTURE.md)."""
+(the contract: README.md, "Command line")."""
 
 import argparse
 import contextlib

@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/setup_env.sh
-exec .venv/bin/python -m pytest tests "$@"
+# The slowest tests are listed at the end, so a slow one is visible in CI output.
+exec .venv/bin/python -m pytest tests --durations=25 "$@"

@@ -1,7 +1,7 @@
-"""Exports the serving SavedModel (contract in ARCHITECTURE.md) of any task.
+"""Exports the serving SavedModel of any task (the contract: README.md, "Serving").
 
 Classifiers (image, text) have these signatures; a forecaster has the same two names with a
-`window` input and a `forecast` output (trainer/timeseries/export.py):
+`window` input and a `forecast` output (trainer/timeseries_trainer.py, export_forecaster):
   serving_default(<input>: 1-D tf.string of what a client sends: encoded image files, raw
       documents) -> probabilities [batch, classes], label [batch] (class names), label_id
   serving_examples(examples: 1-D tf.string of serialized tf.Examples with the task's feature)
