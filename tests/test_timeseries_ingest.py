@@ -15,7 +15,8 @@ import pipeline_config
 from components.data_gate import gates
 from components.ingest import executor as ingest_executor, records, report as ingest_report
 from components.ingest.component import IngestReport
-from components.timeseries_example_gen import executor, series, windows
+from components.timeseries_example_gen import executor, series
+from schemas import windows
 from tests import timeseries_factory as factory
 
 OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)

@@ -29,8 +29,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
-from components.timeseries_example_gen import executor as ts_executor, \
-    windows as windowing
+from schemas import contracts, windows as windowing
 from trainer.common import distribution, examples, export, hygiene, reports
 from trainer.timeseries import data, models
 
@@ -44,7 +43,7 @@ def run_fn(fn_args) -> None:
                                      fn_args.custom_config[CONFIG_KEY])
   uri = examples.examples_uri(fn_args.train_files)
   train(config, fn_args.train_files, fn_args.eval_files,
-        [posixpath.join(uri, "Split-eval", "*")], ts_executor.read_features(uri),
+        [posixpath.join(uri, "Split-eval", "*")], contracts.read_features(uri),
         fn_args.serving_model_dir, fn_args.model_run_dir)
 
 

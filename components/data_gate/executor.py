@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 import pipeline_config
 from components.data_gate import gates
 from components.ingest import report as ingest_report
+from schemas import contracts
 
 GATE_CONFIG_KEY = "gate_config"
 HISTORY_DIR_KEY = "history_dir"
@@ -101,7 +102,6 @@ def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | No
   if not models or not has_model(models[0].uri):   # LatestPushedModel: nothing pushed yet
     return gates.skipped(name, "no blessed model yet (the first run)")
   from tfx.utils import path_utils  # pylint: disable=import-outside-toplevel
-  from trainer.common import export  # pylint: disable=import-outside-toplevel
   uri = examples[0].uri
   drops = report.get("spans") or {}
   newest = drops.get("newest", 0)
@@ -111,7 +111,7 @@ def _label_agreement(input_dict, report: dict, config) -> "gates.GateResult | No
     return gates.skipped(name, f"span {newest} wrote no examples")
   history_files = sorted(tf.io.gfile.glob(os.path.join(uri, "Split-eval_history", "*")))
   model_dir = path_utils.serving_model_path(models[0].uri)
-  recorded = export.read_eval_figures(model_dir)
+  recorded = contracts.read_eval_figures(model_dir)
   if not history_files and not recorded:
     return gates.skipped(name, "only one span in the window and the blessed model recorded "
                          "no eval accuracy (trained before eval figures were recorded)")

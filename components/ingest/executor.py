@@ -38,6 +38,7 @@ from components.ingest import batches as batch_lib, records, report as ingest_re
 from components.ingest import spans as span_lib, transforms, vocabulary, \
     walk as ingest_walk
 from components.ingest.task import IngestTask
+from schemas import contracts
 
 INPUT_BASE_KEY = "input_base"
 INGEST_CONFIG_KEY = "ingest_config"
@@ -47,7 +48,7 @@ TASK_CONFIG_KEY = "task_config"
 INPUT_CONFIG_KEY = "input_config"
 EXAMPLES_KEY = "examples"
 INGEST_REPORT_KEY = "ingest_report"
-LABELS_FILE = "labels.json"
+LABELS_FILE = contracts.LABELS_FILE
 # The label vocabulary's URI (components/ingest/vocabulary.py) and the per-span ingestion
 # cache's root, both under the pipeline root; optional.
 VOCABULARY_KEY = "vocabulary_uri"
@@ -61,10 +62,7 @@ DONE_FILE = "DONE"
 SPAN_CACHE_VERSION = 2         # 2: shards written by the batched ingestion
 
 
-def read_label_names(examples_uri: str) -> List[str]:
-  """The label vocabulary written beside the examples (label id = list index)."""
-  with tf.io.gfile.GFile(os.path.join(examples_uri, LABELS_FILE)) as f:
-    return json.load(f)
+read_label_names = contracts.read_label_names
 
 
 _COMPRESSION = {"none": beam.io.filesystem.CompressionTypes.UNCOMPRESSED,

@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 
 from components.data_gate.executor import PROFILE_FILE
 from components.ingest import vocabulary
+from schemas import contracts
 
 PUSHED_MODEL_KEY = "pushed_model"
 GATE_RESULT_KEY = "gate_result"
@@ -30,7 +31,7 @@ VOCABULARY_KEY = "vocabulary_uri"
 HISTORY_DIR_KEY = "history_dir"
 COMMIT_KEY = "commit"
 COMMIT_FILE = "commit.json"
-LABELS_FILE = "labels.json"
+LABELS_FILE = contracts.LABELS_FILE
 
 
 def _served(pushed: types.Artifact) -> bool:

@@ -31,20 +31,18 @@ import pipeline_config
 from components.ingest import executor as ingest_executor
 from components.ingest import records, report as ingest_report, walk as ingest_walk
 from components.ingest.example_encoding import encode_example
-from components.timeseries_example_gen import series as ts, windows as windowing
+from components.timeseries_example_gen import series as ts
+from schemas import contracts, windows as windowing
 
 WINDOWS_KEY = "windows"
 SERVED_MODELS_KEY = "served_models"
 SERVED_FEATURES_ASSET = os.path.join("assets", "features.json")
-FEATURES_FILE = "features.json"
+FEATURES_FILE = contracts.FEATURES_FILE
 EVAL_SPLIT = "eval"
 NAME = "TimeseriesExampleGen"
 
 
-def read_features(examples_uri: str) -> dict:
-  """What the rows hold (features.json beside the examples)."""
-  with tf.io.gfile.GFile(os.path.join(examples_uri, FEATURES_FILE)) as f:
-    return json.load(f)
+read_features = contracts.read_features
 
 
 SERIES_SUFFIX = ".csv"

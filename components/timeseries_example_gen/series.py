@@ -29,7 +29,7 @@ import numpy as np
 
 import pipeline_config
 from components.ingest import records
-from components.timeseries_example_gen import windows as windowing
+from schemas import windows as windowing
 
 MISSING = frozenset({"", "na", "nan", "null", "none", "n/a", "#n/a", "-", "?"})
 # Findings listed per kind in the report row (the counts are always complete).

@@ -6,7 +6,7 @@ from typing import List
 import numpy as np
 import tensorflow as tf
 
-from components.ingest.executor import read_label_names  # pylint: disable=unused-import
+from schemas.contracts import read_label_names  # pylint: disable=unused-import
 
 LABEL_KEY = "label"
 

@@ -16,9 +16,11 @@ from typing import Callable, List
 import tensorflow as tf
 from tensorflow import keras
 
-SERVING_SIGNATURE = "serving_default"
+from schemas import contracts
+
+SERVING_SIGNATURE = contracts.SERVING_SIGNATURE
 LABELS_ASSET = "labels.json"
-EXAMPLES_SIGNATURE = "serving_examples"
+EXAMPLES_SIGNATURE = contracts.EXAMPLES_SIGNATURE
 
 
 def export_classifier(model: keras.Model, label_names: List[str], export_dir: str,
@@ -59,25 +61,10 @@ def write_asset(export_dir: str, name: str, value) -> None:
     json.dump(value, f, indent=1, ensure_ascii=False)
 
 
-EVAL_FIGURES = os.path.join("assets.extra", "eval_figures.json")
-
-
-def write_eval_figures(export_dir: str, accuracy: float, examples: int) -> None:
-  """The model's accuracy on its eval split, recorded with it (assets.extra/ travels with
-  the pushed model and is not loaded by a server): the data gate judges a new drop's
-  labels against it when no older span is in the window."""
-  path = os.path.join(export_dir, EVAL_FIGURES)
-  tf.io.gfile.makedirs(os.path.dirname(path))
-  with tf.io.gfile.GFile(path, "w") as f:
-    json.dump({"accuracy": float(accuracy), "examples": int(examples)}, f)
-
-
-def read_eval_figures(export_dir: str) -> "dict | None":
-  path = os.path.join(export_dir, EVAL_FIGURES)
-  if not tf.io.gfile.exists(path):
-    return None
-  with tf.io.gfile.GFile(path) as f:
-    return json.load(f)
+# The eval figures recorded with a model (the contract lives in schemas/contracts.py).
+EVAL_FIGURES = contracts.EVAL_FIGURES
+write_eval_figures = contracts.write_eval_figures
+read_eval_figures = contracts.read_eval_figures
 
 
 def export_with_signatures(model: tf.Module, export_dir: str,

@@ -2,7 +2,7 @@
 
 Rows of one split are grouped by series and ordered by `time_index` (never by file or Beam
 order); a chunk is a run of consecutive steps of one segment. Windows are cut where
-components/timeseries_example_gen/windows.py says, so they never cross a chunk, and are built
+schemas/windows.py says, so they never cross a chunk, and are built
 batch by batch from the array (tf.gather on window-end indices): only the indices are
 shuffled (one permutation per epoch, no shuffle buffer), and no window is materialised before
 its batch.
@@ -14,7 +14,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from components.timeseries_example_gen import windows as windowing
+from schemas import windows as windowing
 from trainer.common import examples
 
 _ROW_SPEC = {
