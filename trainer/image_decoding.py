@@ -19,7 +19,7 @@ Before decoding, it refuses bytes it cannot decode to the pixels ingestion store
 InvalidArgumentError naming what they are and what to send instead (never a prediction on
 other pixels): WEBP, TIFF, HEIF/AVIF and any other format; a GIF whose first frame has
 transparency; a palette, 1/4/16-bit, RLE/bitfield-compressed or OS/2 BMP; empty bytes. The
-rule is image_checks.serving_refusal's, on the same bytes (ingestion stores such files as PNG,
+rule is schemas/image_formats.py's serving_refusal, on the same bytes (ingestion stores such files as PNG,
 which a client must send instead). Bump DECODER_VERSION whenever what this module produces
 changes: it is part of the feature cache's key.
 """
@@ -29,7 +29,7 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from components.image_example_gen import image_checks
+from schemas import image_formats
 
 DECODER_VERSION = "2"
 DEFAULT_BACKGROUND = (255, 255, 255)
@@ -37,7 +37,7 @@ DEFAULT_BACKGROUND = (255, 255, 255)
 # The Exif APP1 segment comes right after SOI, or after a JFIF APP0 or Adobe APP14 segment;
 # IFD0 (which holds the orientation) starts a few bytes into it. Reading only these windows
 # keeps the parse cheap next to the decode; an orientation beyond them is not applied.
-_APP1_SEARCH_BYTES = image_checks.EXIF_SEARCH_BYTES
+_APP1_SEARCH_BYTES = image_formats.EXIF_SEARCH_BYTES
 _IFD_WINDOW_BYTES = 4096
 _MAX_IFD_ENTRIES = 64
 _ORIENTATION_TAG = 0x0112
@@ -184,14 +184,14 @@ def _refused(is_servable: tf.Tensor, message: tf.Tensor):
 
 
 def _other_format_message(encoded: tf.Tensor) -> tf.Tensor:
-  """image_checks.serving_refusal's message for bytes that are not JPEG, PNG, GIF or BMP."""
-  message = image_checks.serving_message
+  """image_formats.serving_refusal's message for bytes that are not JPEG, PNG, GIF or BMP."""
+  message = image_formats.serving_message
   named = [
       (tf.equal(tf.strings.length(encoded), 0),
        message("Empty image bytes", stored_as_png=False)),
       (tf.logical_and(_has_prefix(encoded, b"RIFF"), _has_prefix(encoded, b"WEBP", 8)),
        message("WEBP images")),
-      (_any_prefix(encoded, image_checks.TIFF_MAGICS), message("TIFF images")),
+      (_any_prefix(encoded, image_formats.TIFF_MAGICS), message("TIFF images")),
       (_has_prefix(encoded, b"ftyp", 4),
        message("HEIF/AVIF images", stored_as_png=False)),
   ]
@@ -202,7 +202,7 @@ def _other_format_message(encoded: tf.Tensor) -> tf.Tensor:
 
 
 def _gif_first_frame(encoded: tf.Tensor) -> tf.Tensor:
-  """image_checks.gif_first_frame in the graph: 1 opaque, 2 transparent, 0 or 3 not found.
+  """image_formats.gif_first_frame in the graph: 1 opaque, 2 transparent, 0 or 3 not found.
 
   A tf.while_loop over the blocks before the first image descriptor (a few for a usual
   GIF: the looping extension, a Graphic Control Extension); only GIF bytes come here."""
@@ -227,7 +227,7 @@ def _gif_first_frame(encoded: tf.Tensor) -> tf.Tensor:
 
   _, _, _, found = tf.while_loop(
       lambda i, pos, in_sub_blocks, found: tf.logical_and(
-          i < image_checks.GIF_MAX_BLOCKS, tf.equal(found, 0)),
+          i < image_formats.GIF_MAX_BLOCKS, tf.equal(found, 0)),
       step, [tf.constant(0), start, tf.constant(False), tf.constant(0)])
   return found
 
@@ -235,14 +235,14 @@ def _gif_first_frame(encoded: tf.Tensor) -> tf.Tensor:
 def _gif_check(encoded: tf.Tensor):
   found = _gif_first_frame(encoded)
   message = tf.where(
-      tf.equal(found, 2), image_checks.serving_message("GIF images with transparency"),
-      image_checks.serving_message("GIF images whose first frame is not within "
-                                   f"{image_checks.GIF_MAX_BLOCKS} blocks"))
+      tf.equal(found, 2), image_formats.serving_message("GIF images with transparency"),
+      image_formats.serving_message("GIF images whose first frame is not within "
+                                   f"{image_formats.GIF_MAX_BLOCKS} blocks"))
   return _refused(tf.equal(found, 1), message)
 
 
 def _bmp_check(encoded: tf.Tensor):
-  """image_checks._bmp_refusal in the graph: the header's fields and an 8-bit palette."""
+  """image_formats._bmp_refusal in the graph: the header's fields and an 8-bit palette."""
   header = _little_endian(_bytes_at(encoded, 14, 4))
   bits = _little_endian(_bytes_at(encoded, 28, 2))
   compression = _little_endian(_bytes_at(encoded, 30, 4))
@@ -253,7 +253,7 @@ def _bmp_check(encoded: tf.Tensor):
   identity = tf.reduce_all(tf.logical_or(index >= colors,
                                          tf.reduce_all(tf.equal(palette, index[:, None]), 1)))
   grayscale = tf.logical_and(tf.logical_and(colors > 2, colors <= 256), identity)
-  message = image_checks.serving_message
+  message = image_formats.serving_message
   text = tf.where(
       header < 40, message("BMP images with an OS/2 header"), tf.where(
           tf.not_equal(compression, 0), message("Compressed (RLE or bitfield) BMP images"),
@@ -273,10 +273,10 @@ _JPEG, _PNG, _GIF, _BMP, _OTHER = range(5)
 def _format_index(encoded: tf.Tensor) -> tf.Tensor:
   """Which decoder the magic bytes name (_JPEG ... _BMP), or _OTHER."""
   index = tf.constant(_OTHER)
-  for magic, value in reversed([((image_checks.JPEG_MAGIC,), _JPEG),
-                                ((image_checks.PNG_MAGIC,), _PNG),
-                                (image_checks.GIF_MAGICS, _GIF),
-                                ((image_checks.BMP_MAGIC,), _BMP)]):
+  for magic, value in reversed([((image_formats.JPEG_MAGIC,), _JPEG),
+                                ((image_formats.PNG_MAGIC,), _PNG),
+                                (image_formats.GIF_MAGICS, _GIF),
+                                ((image_formats.BMP_MAGIC,), _BMP)]):
     index = tf.where(_any_prefix(encoded, magic), value, index)
   return index
 
