@@ -45,10 +45,9 @@ def run_fn(fn_args) -> None:
       pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {}))
   if fn_args.hyperparameters:
     import keras_tuner  # pylint: disable=import-outside-toplevel
-    from trainer import image_tuner  # pylint: disable=import-outside-toplevel
     best = keras_tuner.HyperParameters.from_config(fn_args.hyperparameters).values
     print(f"[Trainer] tuned hyperparameters: {best}", flush=True)
-    config = image_tuner.apply_hyperparameters(config, best)
+    config = apply_hyperparameters(config, best)
   uri = examples.examples_uri(fn_args.train_files)
   label_names = examples.read_label_names(uri)
   train(config, fn_args.train_files, fn_args.eval_files, label_names,
@@ -56,6 +55,14 @@ def run_fn(fn_args) -> None:
         background=ingest.background_color, base_model=fn_args.base_model,
         eval_files=[posixpath.join(uri, "Split-eval", "*")],
         limits=image_decoding.Limits.of(ingest))
+
+
+def apply_hyperparameters(config: pipeline_config.TrainerConfig,
+                          values: dict) -> pipeline_config.TrainerConfig:
+  """The TrainerConfig with the Tuner's values in place of the configured ones."""
+  fields = {"learning_rate": "head_learning_rate", "dropout": "dropout",
+            "dense_units": "dense_units", "fine_tune_blocks": "fine_tune_blocks"}
+  return dataclasses.replace(config, **{fields[k]: v for k, v in values.items() if k in fields})
 
 
 def train(config: pipeline_config.TrainerConfig, train_files: List[str],

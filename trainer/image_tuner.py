@@ -9,8 +9,6 @@ of top conv blocks unfrozen. A trial trains the head with those blocks already u
 (BatchNorm stays frozen), a short proxy for the two-phase run the Trainer then does.
 """
 
-import dataclasses
-from typing import Dict
 
 import keras_tuner
 from tensorflow import keras
@@ -19,6 +17,7 @@ from tfx import v1 as tfx
 import pipeline_config
 from trainer.common.examples import examples_uri, read_label_names
 from trainer import backbones, data, model as model_lib, weights
+from trainer import image_trainer
 from trainer.image_trainer import compile_model
 
 
@@ -39,12 +38,9 @@ class _RandomSearch(keras_tuner.engine.base_tuner.BaseTuner):
     return {"val_accuracy": max(history.history["val_accuracy"])}
 
 
-def apply_hyperparameters(config: pipeline_config.TrainerConfig,
-                          values: Dict[str, object]) -> pipeline_config.TrainerConfig:
-  """The TrainerConfig with the tuned values in place of the configured ones."""
-  fields = {"learning_rate": "head_learning_rate", "dropout": "dropout",
-            "dense_units": "dense_units", "fine_tune_blocks": "fine_tune_blocks"}
-  return dataclasses.replace(config, **{fields[k]: v for k, v in values.items() if k in fields})
+# The tuned values replace the configured ones in the Trainer (image_trainer.py owns the
+# mapping; the tuner imports the trainer, never the other way round).
+apply_hyperparameters = image_trainer.apply_hyperparameters
 
 
 def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
