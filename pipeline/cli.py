@@ -4,9 +4,12 @@
 import argparse
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from typing import List, Optional
@@ -169,6 +172,53 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _owner(section: Optional[str]) -> str:
+  """The --help group of a config section: the task that owns it, or what it is."""
+  if section is None:
+    return "every task's trainer"
+  for name, task in tasks.TASKS.items():
+    if section in task.own_sections:
+      return name
+  return {"evaluation": "blessing (the Evaluator's thresholds)",
+          "ingest": "data drops and ingestion"}.get(section, section)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_comments(cls) -> dict:
+  """Field name -> the comment written above (or beside) it in pipeline_config.py (its own
+  class first, then the classes it inherits fields from)."""
+  comments, pending = {}, []
+  lines = [line for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)])
+           for line in inspect.getsource(klass).splitlines()]
+  for line in lines:
+    stripped = line.strip()
+    if stripped.startswith("#"):
+      pending.append(stripped.lstrip("# "))
+      continue
+    match = re.match(r"(\w+): [^=]+=[^#]*(?:#\s*(.*))?$", stripped)
+    if match:
+      text = " ".join(pending + ([match.group(2)] if match.group(2) else []))
+      comments[match.group(1)] = text
+    pending = []
+  return comments
+
+
+def _flag_help(section: Optional[str], field: str) -> str:
+  defaults = pipeline_config.PipelineConfig()
+  if section is None:
+    values = {name: getattr(getattr(defaults, task.trainer_section), field, None)
+              for name, task in tasks.TASKS.items()
+              if hasattr(getattr(defaults, task.trainer_section), field)}
+    where = ", ".join(f"{name} {value}" for name, value in values.items())
+    cls = type(getattr(defaults, next(iter(tasks.TASKS.values())).trainer_section))
+    return (_field_comments(cls).get(field, "") + f" (default: {where})").strip()
+  section_value = getattr(defaults, section)
+  comment = _field_comments(type(section_value)).get(field, "")
+  default = getattr(section_value, field)
+  return (f"{comment} " if comment else "") + (
+      f"({section}.{field}; default: {default})".replace("%", "%%"))
+
+
 def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> None:
   run.add_argument("--data-root", required=True,
                    help="<root>/<class>/<files>: images, or documents with --task text; "
@@ -185,9 +235,14 @@ def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> N
   run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
                    help="image (default), text or timeseries; a --config file may set it")
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
+  groups = {}
   for flag, (section, field, kind) in _OVERRIDES.items():
-    run.add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
-                     help=f"{section or 'the task trainer'}.{field} (pipeline_config)")
+    owner = _owner(section)
+    if owner not in groups:
+      groups[owner] = run.add_argument_group(
+          f"{owner} options" if owner in tasks.TASKS else f"{owner}")
+    groups[owner].add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
+                               help=_flag_help(section, field))
   run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
                    help="percentages of the content-hash space per split (default 70,10,20)")
   run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",

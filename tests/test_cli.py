@@ -220,3 +220,15 @@ def test_timeseries_demo_data_is_real_hourly_weather(tmp_path):
     lines = f.read().splitlines()
   assert lines[0].startswith("origin,year,month,day,hour,temp,")
   assert len(lines) == 8706 + 1 and lines[1].endswith("2013-01-01T06:00:00Z")
+
+
+def test_run_help_is_grouped_by_task_with_defaults(capsys):
+  with pytest.raises(SystemExit):
+    cli.main(["run", "--help"])
+  text = capsys.readouterr().out
+  for group in ("image options:", "text options:", "timeseries options:",
+                "every task's trainer:", "blessing (the Evaluator's thresholds):"):
+    assert group in text, group
+  assert "(trainer.image_size; default: 150)" in text
+  assert "default: image 32, text 32, timeseries 256" in text        # --batch-size per task
+  assert "(pipeline_config)" not in text
