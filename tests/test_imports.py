@@ -74,3 +74,19 @@ def test_no_import_cycle():
   # A package's __init__ importing its own submodule is not a cycle of two modules.
   cycles = [c for c in cycles if not all(m.startswith(c[0]) or c[0].startswith(m) for m in c)]
   assert not cycles, cycles
+
+
+def test_a_private_api_patch_fails_loudly_on_an_unchecked_version(monkeypatch):
+  """Beam's TFRecord CRC and TensorFlow's AutoGraph rules are patched: on a version the
+  patch was not written for, importing the module raises instead of silently misbehaving."""
+  import pytest  # pylint: disable=import-outside-toplevel
+  import apache_beam  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from components.ingest import transforms  # pylint: disable=import-outside-toplevel
+  from trainer.common import hygiene  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(apache_beam, "__version__", "9.0.0")
+  with pytest.raises(RuntimeError, match="written for Beam 2.59.0; this is 9.0.0"):
+    transforms._fast_tfrecord_checksums()  # pylint: disable=protected-access
+  monkeypatch.setattr(tf, "__version__", "9.1.0")
+  with pytest.raises(RuntimeError, match="written for TensorFlow 2.16.; this is 9.1.0"):
+    hygiene._skip_autograph_for_tf_keras()  # pylint: disable=protected-access
