@@ -9,8 +9,9 @@
               nothing was pushed again),
  "metrics": {"accuracy", "example_count", "majority_margin", "baseline_accuracy",
              "per_class": {class name: recall on the eval split},
-             "confidence_intervals": {metric: [lower, upper]} (TFMA's jackknife, 95%;
-                                       baseline_<metric> for the last blessed model),
+             "confidence_intervals": {metric: [lower, upper]} (95%: the Wilson score
+                                       interval for accuracy, TFMA's jackknife for the
+                                       others; baseline_<metric> for the last blessed model),
              "baseline_per_class": {...},
              time series instead: "mae", "baseline_mae", "baseline_margin",
              "persistence_mae", "seasonal_naive_mae" (TFMA, eval windows),
@@ -35,6 +36,7 @@
 """
 
 import json
+import math
 import os
 from typing import Dict, List, Optional
 
@@ -180,7 +182,24 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
     for name in (group, "baseline_" + group):
       if name in metrics:
         metrics[name] = dict(sorted(metrics[name].items()))
+  # Accuracy is a proportion of example_count: its interval is the Wilson score interval,
+  # which stays honest where the jackknife's collapses (1.0 on 29 photos gave 1.0-1.0).
+  count = metrics.get("example_count")
+  for name in ("accuracy", "baseline_accuracy"):
+    if name in metrics and count:
+      metrics.setdefault("confidence_intervals", {})[name] = list(
+          wilson_interval(metrics[name], int(count)))
   return metrics
+
+
+def wilson_interval(proportion: float, n: int, z: float = 1.959964) -> tuple:
+  """The 95% Wilson score interval of a proportion observed on n examples."""
+  centre = (proportion + z * z / (2 * n)) / (1 + z * z / n)
+  half = z * math.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+  # At 0 or 1 the bound is exactly 0 or 1 (float rounding would give 0.9999999999999999).
+  low = 0.0 if proportion <= 0 else max(0.0, centre - half)
+  high = 1.0 if proportion >= 1 else min(1.0, centre + half)
+  return low, high
 
 
 _METRIC_WORDS = {"accuracy": "eval accuracy", "majority_margin": "margin over the majority class",

@@ -67,3 +67,11 @@ def test_the_majority_baseline_is_the_eval_splits_most_frequent_class_share():
                                 "c": {"train": 20, "eval": 6}}}
   assert run_summary.majority_accuracy(report) == 14 / 30
   assert run_summary.majority_accuracy({"per_class_split": {}}) is None
+
+
+def test_accuracy_intervals_stay_honest_on_a_perfect_small_split():
+  """The jackknife gave 1.0-1.0 for 29 of 29 photos right; the Wilson interval does not."""
+  low, high = run_summary.wilson_interval(1.0, 29)
+  assert high == 1.0 and 0.87 < low < 0.89
+  low, high = run_summary.wilson_interval(0.9761, 377)
+  assert low < 0.9761 < high and high - low < 0.04
