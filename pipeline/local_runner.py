@@ -67,9 +67,8 @@ def check_metadata_store(config: pipeline_config.PipelineConfig) -> None:
     return
   # TFX writes <root>/<node id>/<output key>/<execution id>/; the pipeline's own state
   # (<root>/<pipeline name>/: vocabulary, span cache, gate history) is not an output.
-  outputs = sorted(node for node in os.listdir(root) for key in _folders(root, node)
-                   if any(e.isdigit() for e in _folders(root, node, key)))
-  outputs = sorted(set(outputs))
+  outputs = sorted({node for node in os.listdir(root) for key in _folders(root, node)
+                    if any(e.isdigit() for e in _folders(root, node, key))})
   if outputs:
     raise pipeline_config.ToolkitError(
         f"The work dir {config.work_dir} holds pipeline outputs ({root}: "

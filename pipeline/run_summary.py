@@ -59,10 +59,8 @@ class _RunRecord:
   def __init__(self, store: metadata_store.MetadataStore, pipeline_name: str,
                newer_than: int = 0):
     self._store = store
-    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    runs = pipeline_runs(store, pipeline_name)
-    runs = [r for r in runs if r.id > newer_than]
-    if pipeline is None or not runs:
+    runs = [r for r in pipeline_runs(store, pipeline_name) if r.id > newer_than]
+    if not runs:
       raise pipeline_config.ToolkitError(
           f"No run of pipeline {pipeline_name} is recorded in MLMD.")
     self.run = max(runs, key=lambda c: c.id)

@@ -28,7 +28,7 @@ from trainer import backbones, data, export, feature_cache, image_baselines, ima
 from trainer import image_reports
 from trainer import model as model_lib, warm_start, weights
 from trainer.common import distribution, examples, hygiene, reports
-from trainer.common import export as common_export
+from schemas import contracts
 
 FEATURE_CACHE_STATS = "feature_cache.json"
 # Validation figures after each phase and which phase's model was kept.
@@ -193,7 +193,7 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   # After the export: the weights go into the exported model's assets.extra/ folder.
   warm_start.save(model, label_names, serving_model_dir)
   if evaluated:
-    common_export.write_eval_figures(serving_model_dir, evaluated["accuracy"], evaluated["examples"])
+    contracts.write_eval_figures(serving_model_dir, evaluated["accuracy"], evaluated["examples"])
   return model
 
 

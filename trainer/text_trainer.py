@@ -33,6 +33,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
+from schemas import contracts
 from trainer.common import distribution, examples, export, hygiene, reports
 from trainer.text import baselines, documents, embeddings, models, normalise, \
     vectorization, wrong_examples
@@ -143,7 +144,7 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
   export.export_classifier(end_to_end, label_names, serving_model_dir, input_name="text",
                            example_key=documents.TEXT_KEY,
                            preprocess=serving_normaliser(ingest, max_chars))
-  export.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
+  contracts.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
                             scores["eval_examples"])
   return end_to_end
 

@@ -61,12 +61,6 @@ def write_asset(export_dir: str, name: str, value) -> None:
     json.dump(value, f, indent=1, ensure_ascii=False)
 
 
-# The eval figures recorded with a model (the contract lives in schemas/contracts.py).
-EVAL_FIGURES = contracts.EVAL_FIGURES
-write_eval_figures = contracts.write_eval_figures
-read_eval_figures = contracts.read_eval_figures
-
-
 def export_with_signatures(model: tf.Module, export_dir: str,
                            serve: Callable[[tf.Tensor], dict], input_spec: tf.TensorSpec,
                            parse_examples: Callable[[tf.Tensor], tf.Tensor]) -> None:
