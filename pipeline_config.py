@@ -15,7 +15,7 @@ import os
 import re
 import runpy
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 
 class ToolkitError(Exception):
@@ -25,9 +25,6 @@ class ToolkitError(Exception):
   """
 
 
-from trainer.backbones import BACKBONES  # the backbone table (no TensorFlow)
-
-TASKS = ("image", "text", "timeseries")
 # The three splits (contract): `train` fits, `validation` drives callbacks, checkpoint choice
 # and tuning, `eval` is only for the Evaluator's blessing.
 SPLITS = ("train", "validation", "eval")
@@ -45,9 +42,89 @@ def check_pipeline_name(name: str) -> None:
         f"Kubeflow rule; the name is a folder under the work dir). Received: {name!r}")
 
 
+@dataclass(frozen=True)
+class Flag:
+  """A `python -m pipeline run` flag, declared beside the config section field it sets.
+  `section` None: the running task's trainer section (--batch-size, --seed, ...). Help and
+  default come from the field's comment and value; `evaluation` limits the flag to tasks of
+  that kind of evaluation ("classification" or "forecast")."""
+  name: str
+  section: Optional[str]
+  field: str
+  type: Callable = str
+  help: Optional[str] = None
+  evaluation: Optional[str] = None
+
+
+# Config sections a task owns, registered by the module that defines them (schemas/sections/
+# for the built-in tasks, found by listing that package; anywhere for another task, which
+# registers itself when imported): section name -> (class, task), and old names -> new.
+_SECTIONS: Dict[str, Tuple[type, str]] = {}
+_RENAMED: Dict[str, str] = {}
+_PIPELINE_NAMES: Dict[str, str] = {}
+_SECTION_MODULES: List[object] = []
+
+
+def register_sections(task: str, sections: Dict[str, type],
+                      renamed: Optional[Dict[str, str]] = None,
+                      pipeline_name: Optional[str] = None) -> None:
+  """Makes `sections` fields of every PipelineConfig (old names in `renamed` still load);
+  `pipeline_name`: the task's default pipeline name (else transfer-learning-<task>)."""
+  if pipeline_name:
+    _PIPELINE_NAMES[task] = pipeline_name
+  for name, cls in sections.items():
+    owner = _SECTIONS.get(name)
+    if owner and owner != (cls, task):
+      raise ToolkitError(f"Config section {name} is already registered by task {owner[1]}.")
+    _SECTIONS[name] = (cls, task)
+  _RENAMED.update(renamed or {})
+
+
+def _discover() -> None:
+  """Imports the built-in tasks' section modules (schemas/sections/*.py) once."""
+  if _SECTION_MODULES:
+    return
+  import importlib  # pylint: disable=import-outside-toplevel
+  import pkgutil  # pylint: disable=import-outside-toplevel
+  from schemas import sections  # pylint: disable=import-outside-toplevel
+  for info in sorted(pkgutil.iter_modules(sections.__path__), key=lambda i: i.name):
+    _SECTION_MODULES.append(importlib.import_module(f"schemas.sections.{info.name}"))
+
+
+def section_names(task: str) -> Tuple[str, ...]:
+  """The config sections registered by `task`."""
+  _discover()
+  return tuple(name for name, (_, owner) in _SECTIONS.items() if owner == task)
+
+
+def section_owner(name: str) -> Optional[str]:
+  """The task owning config section `name` (an old name resolves), or None (a shared one)."""
+  _discover()
+  entry = _SECTIONS.get(_RENAMED.get(name, name))
+  return entry[1] if entry else None
+
+
+def registered_tasks() -> Tuple[str, ...]:
+  _discover()
+  return tuple(dict.fromkeys(owner for _, owner in _SECTIONS.values()))
+
+
+def __getattr__(name: str):
+  """Old spellings: `pipeline_config.TrainerConfig`, `TEXT_MODELS`, ... (the classes and
+  constants of the task sections, now in schemas/sections/)."""
+  if name.startswith("__"):
+    raise AttributeError(name)
+  _discover()
+  for module in _SECTION_MODULES:
+    if hasattr(module, name):
+      return getattr(module, name)
+  raise AttributeError(f"module 'pipeline_config' has no attribute {name!r}")
+
+
 @dataclass
 class IngestConfig:
-  """How ImageExampleGen reads ``<data_root>/<class>/<file>``."""
+  """How every task's ExampleGen reads the data root: splits, drops, file limits (and, for
+  files that are images, their formats and sizes)."""
   # Split name -> percentage of the content-hash space: exactly train, validation and eval,
   # positive, summing to 100.
   split_percentages: Dict[str, int] = field(
@@ -148,193 +225,6 @@ class FitConfig:
       raise ToolkitError(f"dropout must be in [0, 1). Received: dropout={self.dropout}")
 
 
-TEXT_MODELS = ("bow", "conv1d", "lstm", "bilstm", "gru")
-TIMESERIES_MODELS = ("dense", "gru", "gru_dropout", "stacked_gru", "bigru", "conv1d_gru",
-                     "lstm")
-# EvalConfig.min_accuracy when it is None, per task.
-MIN_ACCURACY = {"image": 0.6, "text": 0.0, "timeseries": 0.0}
-
-
-@dataclass
-class TextIngestConfig:
-  """What TextExampleGen does to each document beyond the shared IngestConfig rules."""
-  # Tried when a file is not valid UTF-8 (and has no UTF-16/32 BOM), e.g. "cp1252" or
-  # "latin-1"; None rejects such files as not_utf8.
-  fallback_encoding: Optional[str] = None
-  # Longer documents are truncated to this many characters (after NFC) or rejected.
-  max_chars: int = 100_000
-  on_too_long: str = "truncate"     # "truncate" | "reject"
-  # A document is binary when it has a NUL character or more than this share of control
-  # characters (other than tab, newline, carriage return, form feed): "mostly" control
-  # characters, since real text has some (backspace overstriking in old Unix texts: 8-17%).
-  max_control_fraction: float = 0.3
-
-  def validate(self):
-    if self.on_too_long not in ("truncate", "reject"):
-      raise ToolkitError("on_too_long must be truncate or reject. "
-                         f"Received: on_too_long={self.on_too_long!r}")
-    if self.max_chars < 1:
-      raise ToolkitError(f"max_chars must be >= 1. Received: max_chars={self.max_chars}")
-    if not 0.0 <= self.max_control_fraction <= 1.0:
-      raise ToolkitError("max_control_fraction must be in [0, 1]. "
-                         f"Received: max_control_fraction={self.max_control_fraction}")
-    if self.fallback_encoding:
-      try:
-        b"a".decode(self.fallback_encoding)     # text encodings only: not hex, base64
-      except LookupError:
-        raise ToolkitError(
-            f"Unknown fallback_encoding {self.fallback_encoding!r}; use a Python text "
-            "encoding such as cp1252 or latin-1.") from None
-
-
-@dataclass
-class TextTrainerConfig(FitConfig):
-  """Chollet's text recipes (ch. 11): a TextVectorization adapted on the train split only,
-  then a bag-of-n-grams model (the strong baseline) or a sequence model on embeddings."""
-  model: str = "bow"                # bow | conv1d | lstm | bilstm | gru
-  max_tokens: int = 20_000          # vocabulary size, including the OOV token
-  # bow: n-grams up to this size, encoded as `bow_output_mode` (multi_hot, count, tf_idf).
-  # multi_hot is the default: on short documents (headlines) TF-IDF weights learned on a
-  # small train split made the dense head seed-sensitive (0.66-0.74 vs 0.76 multi-hot).
-  ngrams: int = 2
-  bow_output_mode: str = "multi_hot"
-  # Sequence models: documents cut or padded to this many tokens.
-  sequence_length: int = 400
-  embedding_dim: int = 128
-  # A GloVe-format text file ("word v1 v2 ... vN" per line, local or gs://) for the
-  # Embedding: frozen in phase 1, unfrozen at fine_tune_learning_rate in phase 2 when
-  # fine_tune_epochs > 0. None learns the embedding from scratch.
-  embeddings: Optional[str] = None
-  epochs: int = 20
-  learning_rate: float = 1e-3
-  fine_tune_epochs: int = 0
-  fine_tune_learning_rate: float = 1e-4
-  dense_units: int = 64
-  early_stopping_patience: int = 3
-  reduce_lr_patience: int = 2
-  # Documents listed in the "most confidently wrong" report.
-  wrong_examples: int = 20
-
-  def validate(self):
-    if self.model not in TEXT_MODELS:
-      raise ToolkitError(f"Unknown text model. Choose one of {', '.join(TEXT_MODELS)}. "
-                         f"Received: model={self.model!r}")
-    if self.bow_output_mode not in ("multi_hot", "count", "tf_idf"):
-      raise ToolkitError("bow_output_mode must be multi_hot, count or tf_idf. "
-                         f"Received: bow_output_mode={self.bow_output_mode!r}")
-    self.validate_fit()
-    for name in ("max_tokens", "ngrams", "sequence_length", "embedding_dim", "epochs"):
-      if getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-    if self.max_tokens < 3:
-      raise ToolkitError(f"max_tokens must be >= 3. Received: max_tokens={self.max_tokens}")
-    if self.fine_tune_epochs < 0:
-      raise ToolkitError(
-          f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
-    for name in ("learning_rate", "fine_tune_learning_rate"):
-      if not 0 < getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
-    if self.embeddings is not None and self.model == "bow":
-      raise ToolkitError("Pretrained embeddings need a sequence model (conv1d, lstm, bilstm "
-                         "or gru); bow has no Embedding layer. Received: model='bow'")
-
-
-@dataclass
-class TimeseriesConfig:
-  """How TimeseriesExampleGen reads `<data_root>/*.csv` (one series per file, a header row)
-  and how windows are cut (ingestion writes the eval windows the Evaluator judges; the
-  Trainer cuts train and validation windows the same way)."""
-  time_column: str = "timestamp"
-  # The column to forecast; required (flag --target-column or this field).
-  target_column: Optional[str] = None
-  # Model inputs, in this order; None: every numeric column ingestion keeps. The target is
-  # always an input (the persistence baseline and the residual head read its last value).
-  features: Optional[Tuple[str, ...]] = None
-  # Rows of history in a window (what a client sends), sampled every `step` rows inside the
-  # model, and the forecast `delay` rows after the window's last row.
-  lookback: int = 120
-  step: int = 1
-  delay: int = 1
-  # Seasonal-naive baseline period in rows; None: one day of rows when the inferred sampling
-  # interval divides a day (24 for hourly data), else no seasonal baseline.
-  seasonal_period: Optional[int] = None
-  # Runs of up to this many missing rows (or values) are linearly interpolated; longer runs
-  # break the series into segments that no window crosses.
-  max_fill: int = 6
-  # A column missing in more than this share of rows (over all files) is left out.
-  max_column_missing: float = 0.05
-  delimiter: str = ","
-  # The served model's inputs (its assets/features.json) are the contract: a data root with
-  # the same columns in another order is reordered to it; new or missing columns stop the
-  # run ("fail"), or with "accept" the model is trained on the columns found and judged on
-  # its own thresholds only (the served model cannot read them).
-  on_feature_change: str = "fail"
-
-  def validate(self):
-    if self.on_feature_change not in ("fail", "accept"):
-      raise ToolkitError("on_feature_change must be fail or accept. "
-                         f"Received: on_feature_change={self.on_feature_change!r}")
-    if not self.target_column:
-      raise ToolkitError(
-          "--task timeseries needs the column to forecast: pass --target-column NAME (or set "
-          "timeseries.target_column in a --config file).")
-    for name in ("lookback", "step", "delay"):
-      if getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-    if self.step > self.lookback:
-      raise ToolkitError(f"step must be at most lookback ({self.lookback}). "
-                         f"Received: step={self.step}")
-    if self.seasonal_period is not None and self.seasonal_period < 1:
-      raise ToolkitError("seasonal_period must be >= 1 (rows). "
-                         f"Received: seasonal_period={self.seasonal_period}")
-    if self.max_fill < 0:
-      raise ToolkitError(f"max_fill must be >= 0. Received: max_fill={self.max_fill}")
-    if not 0.0 <= self.max_column_missing <= 1.0:
-      raise ToolkitError("max_column_missing must be in [0, 1]. "
-                         f"Received: max_column_missing={self.max_column_missing}")
-    if len(self.delimiter) != 1:
-      raise ToolkitError(f"delimiter must be one character. Received: {self.delimiter!r}")
-    if self.time_column == self.target_column:
-      raise ToolkitError("The target column cannot be the time column. "
-                         f"Received: {self.target_column!r}")
-
-
-@dataclass
-class TimeseriesTrainerConfig(FitConfig):
-  """Chollet's forecasting recipes (ch. 10): train-only normalisation inside the model, a
-  network judged against the common-sense baselines. `residual` predicts the change from the
-  last observed target (forecast = y[t] + model(window)), which keeps persistence as a floor."""
-  model: str = "dense"
-  residual: bool = True
-  units: int = 32
-  epochs: int = 20
-  learning_rate: float = 1e-3
-  # gru_dropout: dropout and recurrent_dropout of the GRU (FitConfig.dropout: the head's).
-  recurrent_dropout: float = 0.25
-  dense_units: int = 32
-  # The head's dropout: 0.3 cut the demo's eval MAE from 6.34 to 6.07 (persistence 6.97).
-  dropout: float = 0.3
-  batch_size: int = 256
-  early_stopping_patience: int = 4
-  reduce_lr_patience: int = 2
-  class_weights: str = "none"
-  # Eval rows shown in the forecast-vs-actual plot.
-  plot_rows: int = 14 * 24
-
-  def validate(self):
-    if self.model not in TIMESERIES_MODELS:
-      raise ToolkitError(f"Unknown timeseries model. Choose one of "
-                         f"{', '.join(TIMESERIES_MODELS)}. Received: model={self.model!r}")
-    self.validate_fit()
-    for name in ("units", "epochs", "plot_rows"):
-      if getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-    if not 0 < self.learning_rate < 1:
-      raise ToolkitError(f"learning_rate must be in (0, 1). "
-                         f"Received: learning_rate={self.learning_rate}")
-    if not 0.0 <= self.recurrent_dropout < 1.0:
-      raise ToolkitError("recurrent_dropout must be in [0, 1). "
-                         f"Received: recurrent_dropout={self.recurrent_dropout}")
 
 
 @dataclass
@@ -391,122 +281,12 @@ class GateConfig:
                            f"Received: {name}={getattr(self, name)}")
 
 
-MAX_AUGMENTATION_VARIANTS = 50
-
-
-@dataclass
-class AugmentationConfig:
-  """The augmentation step (train split only, seeded; see trainer/augmentation.py)."""
-  # 'offline': K materialised variants per training image (the feature cache reuses them);
-  # 'online': new random transforms every epoch in the trainer; 'off': none.
-  mode: str = "offline"
-  variants: int = 2
-  rotation_range: float = 15.0
-  width_shift_range: float = 0.1
-  height_shift_range: float = 0.1
-  shear_range: float = 0.0
-  zoom_range: float = 0.1
-  # Off by default: a flip changes the meaning of text and digits.
-  horizontal_flip: bool = False
-  vertical_flip: bool = False
-  fill_mode: str = "nearest"
-  cval: float = 0.0
-  brightness_range: Optional[Tuple[float, float]] = None
-  contrast_range: Optional[Tuple[float, float]] = None
-  seed: int = 42
-
-  def validate(self):
-    if self.mode not in ("offline", "online", "off"):
-      raise ToolkitError(
-          f"augmentation mode must be offline, online or off. Received: mode={self.mode!r}")
-    if self.fill_mode not in ("nearest", "reflect", "wrap", "constant"):
-      raise ToolkitError("fill_mode must be nearest, reflect, wrap or constant. "
-                         f"Received: fill_mode={self.fill_mode!r}")
-    if self.mode == "offline" and not 1 <= self.variants <= MAX_AUGMENTATION_VARIANTS:
-      raise ToolkitError(
-          f"variants must be between 1 and {MAX_AUGMENTATION_VARIANTS} (each variant is "
-          "another copy of the training split on disk and in every epoch; for more variety "
-          f"use mode='online'). Received: variants={self.variants}")
-
-
-@dataclass
-class TrainerConfig(FitConfig):
-  """The transfer-learning recipe: frozen base + head, then fine-tune the top blocks."""
-  backbone: str = "vgg16"
-  # 'imagenet', 'none', or a path (local or gs://) to a weights file for the base.
-  weights: str = "imagenet"
-  image_size: int = 150
-  head_epochs: int = 10
-  fine_tune_epochs: int = 10
-  head_learning_rate: float = 1e-3
-  fine_tune_learning_rate: float = 1e-5
-  # Number of top conv blocks unfrozen in phase 2; None means the backbone's default
-  # (VGG16: block5; Xception: block13 and block14). 0 skips fine-tuning.
-  fine_tune_blocks: Optional[int] = None
-  # Where phase 1 caches the frozen base's features (any tf.io.gfile path); None: the
-  # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
-  feature_cache_dir: Optional[str] = None
-  # Warm start (from the latest blessed model): each phase runs this share of its epochs.
-  warm_start_epochs: float = 0.2
-  # Also train the small convnet from scratch on the same splits and report both models' eval
-  # accuracy (trainer/image_baselines.py): what the pretrained base is worth on this data.
-  scratch_baseline: bool = False
-  scratch_epochs: int = 30
-
-  def validate(self):
-    self.validate_fit()
-    if self.backbone not in BACKBONES:
-      raise ToolkitError(
-          f"Unknown backbone. Choose one of {', '.join(BACKBONES)}. "
-          f"Received: backbone={self.backbone!r}")
-    backbone = BACKBONES[self.backbone]
-    if self.image_size < backbone.min_size:
-      raise ToolkitError(
-          f"{self.backbone} needs image_size >= {backbone.min_size}. "
-          f"Received: image_size={self.image_size}")
-    blocks = len(backbone.blocks)
-    if self.fine_tune_blocks is not None and not 0 <= self.fine_tune_blocks <= blocks:
-      raise ToolkitError(
-          f"{self.backbone} has {blocks} conv blocks to fine-tune, so fine_tune_blocks must "
-          f"be between 0 and {blocks}"
-          + (" (it is trained from scratch in one phase)" if not blocks else "")
-          + f". Received: fine_tune_blocks={self.fine_tune_blocks}")
-    if not backbone.transfer and self.weights not in ("none", "imagenet"):
-      raise ToolkitError(
-          f"{self.backbone} is trained from scratch and takes no weights file. "
-          f"Received: weights={self.weights!r}")
-    for name in ("head_learning_rate", "fine_tune_learning_rate"):
-      if not 0 < getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be in (0, 1). Received: {name}={getattr(self, name)}")
-    for name in ("head_epochs",):
-      if getattr(self, name) < 1:
-        raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
-    if self.fine_tune_epochs < 0:
-      raise ToolkitError(
-          f"fine_tune_epochs must be >= 0. Received: fine_tune_epochs={self.fine_tune_epochs}")
-    if self.scratch_baseline and self.scratch_epochs < 1:
-      raise ToolkitError("scratch_epochs must be >= 1 with scratch_baseline. "
-                         f"Received: scratch_epochs={self.scratch_epochs}")
-
-
-@dataclass
-class TuningConfig:
-  """Hyperparameter search with TFX's Tuner and Keras Tuner (off by default)."""
-  enabled: bool = False
-  max_trials: int = 5
-  epochs_per_trial: int = 3
-  learning_rates: Tuple[float, ...] = (1e-3, 3e-4, 1e-4)
-  dropouts: Tuple[float, ...] = (0.3, 0.5)
-  dense_units: Tuple[int, ...] = (128, 256)
-  max_fine_tune_blocks: int = 2
-
-
 @dataclass
 class EvalConfig:
   """When the Evaluator blesses a model. Every task's model must also beat the majority-class
   baseline on the eval split (`majority_margin` > 0), whatever these say."""
-  # Absolute lower bound on eval accuracy; None: the task's default (MIN_ACCURACY), 0.6 for
-  # images and none for text, where the attainable accuracy depends on the corpus far more
+  # Absolute lower bound on eval accuracy; None: the task's default (its descriptor's
+  # min_accuracy in pipeline/tasks/), 0.6 for images and none for text, where the attainable accuracy depends on the corpus far more
   # (fortune-cookie topics: 0.59 for TF-IDF + logistic regression; news: 0.98) and the
   # majority-class baseline is the floor.
   min_accuracy: Optional[float] = None
@@ -518,8 +298,8 @@ class EvalConfig:
   # units (0.0: must not be worse). The model must also beat the best common-sense baseline.
   max_mae_increase: float = 0.0
 
-  def min_accuracy_for(self, task: str) -> float:
-    return self.min_accuracy if self.min_accuracy is not None else MIN_ACCURACY[task]
+  def min_accuracy_or(self, default: float) -> float:
+    return self.min_accuracy if self.min_accuracy is not None else default
 
   def validate(self):
     for name in ("min_accuracy", "max_accuracy_drop", "min_class_recall"):
@@ -531,32 +311,32 @@ class EvalConfig:
                          f"Received: max_mae_increase={self.max_mae_increase}")
 
 
-@dataclass
+@dataclass(init=False)
 class PipelineConfig:
-  """Everything `python -m pipeline run` needs."""
+  """Everything `python -m pipeline run` needs: the shared fields and sections below, and
+  every registered task's sections (`config.image_trainer`, `config.text_trainer`, ...), held
+  in `sections` and read and set as attributes. Old section names (`trainer`, `timeseries`,
+  ...) work as keyword arguments and attributes."""
   data_root: str = ""
   work_dir: str = "work"
   task: str = "image"
-  # Image runs keep this name; other tasks append theirs ("transfer-learning-text").
+  # Left at the default, it becomes the task's own (register_sections' pipeline_name, else
+  # "transfer-learning-<task>"): one work dir can hold several tasks, each with its own MLMD
+  # pipeline context, so the Evaluator's baseline and the cache never cross tasks.
   pipeline_name: str = DEFAULT_PIPELINE_NAME
   enable_cache: bool = True
   # Passed through to Beam, e.g. ['--direct_num_workers=2',
   # '--direct_running_mode=multi_threading']. Empty means DirectRunner in-process; any value
   # also makes TFX package itself for remote workers (about 2 s per Beam component).
   beam_args: List[str] = field(default_factory=list)
-  # "auto": the Trainer starts from the latest blessed model when there is one (image task);
-  # "off": every run trains from scratch.
+  # "auto": the Trainer starts from the latest blessed model when there is one (tasks that
+  # can warm start); "off": every run trains from scratch.
   warm_start: str = "auto"
   ingest: IngestConfig = field(default_factory=IngestConfig)
   gates: GateConfig = field(default_factory=GateConfig)
-  augmentation: AugmentationConfig = field(default_factory=AugmentationConfig)
-  trainer: TrainerConfig = field(default_factory=TrainerConfig)
-  tuning: TuningConfig = field(default_factory=TuningConfig)
   evaluation: EvalConfig = field(default_factory=EvalConfig)
-  text_ingest: TextIngestConfig = field(default_factory=TextIngestConfig)
-  text_trainer: TextTrainerConfig = field(default_factory=TextTrainerConfig)
-  timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
-  timeseries_trainer: TimeseriesTrainerConfig = field(default_factory=TimeseriesTrainerConfig)
+  # Task sections by name (registered with register_sections).
+  sections: Dict[str, object] = field(default_factory=dict)
 
   # Where everything the pipeline writes lives when it is not a local work dir: a URI
   # (gs://bucket/prefix) given to `compile --pipeline-root`. Unset: <work_dir>/pipeline_root.
@@ -565,6 +345,53 @@ class PipelineConfig:
   # the data root (a local one; a URI that cannot be listed is taken as "span"), "flat",
   # "span" (span-<N>/) or "dated" (YYYY-MM-DD/).
   drop_layout: str = "auto"
+
+  def __init__(self, **values):
+    _discover()
+    sections = dict(values.pop("sections", None) or {})
+    for f in dataclasses.fields(self):
+      if f.name == "sections":
+        continue
+      if f.name in values:
+        value = values.pop(f.name)
+      elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+      else:
+        value = f.default
+      object.__setattr__(self, f.name, value)
+    for name, value in values.items():
+      resolved = _RENAMED.get(name, name)
+      if resolved not in _SECTIONS:
+        raise TypeError(f"PipelineConfig got an unexpected keyword argument {name!r}; its "
+                        f"sections are {', '.join(sorted(_SECTIONS))}")
+      sections[resolved] = value
+    object.__setattr__(self, "sections", sections)
+
+  def section(self, name: str):
+    """A task section by name (or old name); a registered one not set yet gets defaults."""
+    resolved = _RENAMED.get(name, name)
+    sections = self.__dict__["sections"]
+    if resolved not in sections:
+      if resolved not in _SECTIONS:
+        raise AttributeError(f"PipelineConfig has no section {name!r}")
+      sections[resolved] = _SECTIONS[resolved][0]()
+    return sections[resolved]
+
+  def __getattr__(self, name: str):
+    # Only for names that are not fields: the task sections.
+    if name.startswith("__") or "sections" not in self.__dict__:
+      raise AttributeError(name)
+    try:
+      return self.section(name)
+    except AttributeError:
+      raise AttributeError(f"'PipelineConfig' object has no attribute {name!r}") from None
+
+  def __setattr__(self, name: str, value) -> None:
+    resolved = _RENAMED.get(name, name)
+    if resolved in _SECTIONS:
+      self.__dict__["sections"][resolved] = value
+    else:
+      object.__setattr__(self, name, value)
 
   def _local(self, name: str) -> str:
     return os.path.join(os.path.abspath(self.work_dir), name)
@@ -608,15 +435,16 @@ class PipelineConfig:
     return self._local("last_run.json")
 
   def validate(self):
-    if self.pipeline_name == DEFAULT_PIPELINE_NAME and self.task != "image":
-      # One work dir can hold several tasks: each has its own MLMD pipeline context, so the
-      # Evaluator's baseline and the cache never cross tasks.
-      self.pipeline_name = f"{DEFAULT_PIPELINE_NAME}-{self.task}"
+    """Checks every field the task reads (its own sections and the shared ones); the other
+    tasks' sections are not read. Names the pipeline (see pipeline_name)."""
+    tasks = registered_tasks()
+    if self.task not in tasks:
+      raise ToolkitError(
+          f"Unknown task. Choose one of {', '.join(tasks)}. Received: task={self.task!r}")
+    if self.pipeline_name == DEFAULT_PIPELINE_NAME:
+      self.pipeline_name = _PIPELINE_NAMES.get(self.task, f"{DEFAULT_PIPELINE_NAME}-{self.task}")
     check_pipeline_name(self.pipeline_name)
     self._check_work_dir()
-    if self.task not in TASKS:
-      raise ToolkitError(
-          f"Unknown task. Choose one of {', '.join(TASKS)}. Received: task={self.task!r}")
     if self.drop_layout not in ("auto", "flat", "span", "dated"):
       raise ToolkitError("drop_layout must be auto, flat, span or dated. Received: "
                          f"{self.drop_layout!r}")
@@ -625,21 +453,17 @@ class PipelineConfig:
     self.ingest.validate()
     self.gates.validate()
     self.evaluation.validate()
-    if self.task == "image":
-      self.augmentation.validate()
-      self.trainer.validate()
-      return
-    if self.tuning.enabled:
-      raise ToolkitError(
-          "Hyperparameter search (--tune) is available for --task image only; for "
-          f"{self.task}, set the trainer's fields (--text-model, --forecast-model, --epochs, ...).")
-    if self.task == "text":
-      self.text_ingest.validate()
-      self.text_trainer.validate()
-    else:
-      self.timeseries.validate()
-      self.timeseries_trainer.validate()
-
+    for name, (_, owner) in _SECTIONS.items():
+      section = self.section(name)
+      if owner == self.task:
+        if hasattr(section, "validate"):
+          section.validate()
+      elif getattr(section, "enabled", False):
+        # A switched-on step of another task (e.g. its hyperparameter search) would be
+        # silently ignored.
+        raise ToolkitError(
+            f"{name}.enabled is a setting of --task {owner}; --task {self.task} has no such "
+            "step. Turn it off, or set the trainer's fields for this task.")
 
   def _check_work_dir(self) -> None:
     """A work dir that is a file, lies under a file or cannot be created fails here, before

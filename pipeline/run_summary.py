@@ -13,15 +13,15 @@
                                        interval for accuracy, TFMA's jackknife for the
                                        others; baseline_<metric> for the last blessed model),
              "baseline_per_class": {...},
-             time series instead: "mae", "baseline_mae", "baseline_margin",
+             a forecast instead: "mae", "baseline_mae", "baseline_margin",
              "persistence_mae", "seasonal_naive_mae" (TFMA, eval windows),
              "per_series": {series: MAE},
              "baselines": {"majority_accuracy", ...} (what the Trainer measured on the
-                          same eval split: text adds "tfidf_logreg_accuracy"; time series
-                          has "persistence_mae", "seasonal_naive_mae", "model_eval_mae")},
- "feature_contract" (time series, once a model is served): {"served_model", "served_features",
+                          same eval split: a task's trainer adds its own, e.g.
+                          "tfidf_logreg_accuracy"; a forecaster has "persistence_mae", "seasonal_naive_mae", "model_eval_mae")},
+ "feature_contract" (a table task, once a model is served): {"served_model", "served_features",
              "added", "missing", "reordered", "accepted"},
- "model_inputs" (time series): {"window": [lookback, features], "features": [column, ...],
+ "model_inputs" (a forecaster): {"window": [lookback, features], "features": [column, ...],
              "target", "time_column", "lookback", "step", "delay", "seasonal_period"},
  "ingest": {"found", "ingested", "normalised", "rejected", "skipped",
             "per_split": {"train", "validation", "eval"}, "report", "cached"},
@@ -31,7 +31,7 @@
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
  "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
- "embeddings": {"path", "hits", "misses", "coverage", ...} when text used pretrained vectors,
+ "embeddings": {"path", "hits", "misses", "coverage", ...} when pretrained vectors were used,
  "executions": {node_id: "COMPLETE" | "CACHED" | ...}}
 """
 
@@ -46,7 +46,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 import pipeline_config
-from pipeline import factory, tasks
+from pipeline import evaluation, tasks
 from components.ingest import report as ingest_report
 
 _STATES = metadata_store_pb2.Execution.State
@@ -143,8 +143,8 @@ _METRIC_NAMES = {"sparse_categorical_accuracy": "accuracy", "example_count": "ex
                  "majority_margin": "majority_margin", "mean_absolute_error": "mae",
                  "baseline_margin": "baseline_margin", "persistence_mae": "persistence_mae",
                  "seasonal_naive_mae": "seasonal_naive_mae"}
-_SLICES = {factory.PER_CLASS_FEATURE: ("per_class", "accuracy"),
-           factory.PER_SERIES_FEATURE: ("per_series", "mae")}
+_SLICES = {evaluation.PER_CLASS_FEATURE: ("per_class", "accuracy"),
+           evaluation.PER_SERIES_FEATURE: ("per_series", "mae")}
 
 
 def _metrics(evaluation_uri: str) -> Dict[str, float]:
@@ -181,7 +181,7 @@ def _metrics(evaluation_uri: str) -> Dict[str, float]:
       if name in metrics:
         metrics[name] = dict(sorted(metrics[name].items()))
   # Accuracy is a proportion of example_count: its interval is the Wilson score interval,
-  # which stays honest where the jackknife's collapses (1.0 on 29 photos gave 1.0-1.0).
+  # which stays honest where the jackknife's collapses (1.0 on 29 eval examples gave 1.0-1.0).
   count = metrics.get("example_count")
   for name in ("accuracy", "baseline_accuracy"):
     if name in metrics and count:
@@ -273,7 +273,7 @@ def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> di
 
   task = tasks.get_task(config.task)
   task_nodes = {"examples": task.example_gen_id, "ingest_report": task.example_gen_id,
-                "augmented_examples": task.augmentation}
+                "augmented_examples": task.augmentation_id}
   summary["artifacts"] = {}
   for name, (node_id, key) in _ARTIFACTS.items():
     found = run.artifacts(node_id or task_nodes[name], key) if (
@@ -316,7 +316,8 @@ def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> di
       if os.path.isfile(path):
         with open(path) as f:
           summary[key] = json.load(f)
-  augmented = run.artifacts(task.augmentation, "augmented_examples") if task.augmentation else []
+  augmented = (run.artifacts(task.augmentation_id, "augmented_examples")
+               if task.augmentation else [])
   if augmented:
     preview = os.path.join(augmented[0].uri, "augmentation_preview.png")
     if os.path.isfile(preview):

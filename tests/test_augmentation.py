@@ -89,7 +89,8 @@ def augment(examples, out, config):
   augmentation_executor.Executor().Do(
       {augmentation_executor.EXAMPLES_KEY: [examples]},
       {augmentation_executor.AUGMENTED_KEY: [target]},
-      {augmentation_executor.AUGMENTATION_CONFIG_KEY: pipeline_config.to_json(config)})
+      {augmentation_executor.AUGMENTATION_CONFIG_KEY: pipeline_config.to_json(config),
+       augmentation_executor.AUGMENTER_KEY: "trainer.augmentation"})
   return target
 
 

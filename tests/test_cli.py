@@ -124,8 +124,8 @@ def test_text_demo_config_sets_the_task(tmp_path):
     (["--text-model", "transformer"], "Unknown text model"),
     (["--fallback-encoding", "klingon"], "Unknown fallback_encoding"),
     (["--text-model", "bow", "--embeddings", "glove.txt"], "need a sequence model"),
-    (["--tune"], "--task image only"),
-    (["--backbone", "xception"], "--backbone sets trainer.backbone, which --task text"),
+    (["--tune"], "--tune sets image_tuning.enabled, which --task text"),
+    (["--backbone", "xception"], "--backbone sets image_trainer.backbone, which --task text"),
 ])
 def test_bad_text_options_exit_2_before_any_work(tmp_path, flags, message):
   (tmp_path / "data" / "a").mkdir(parents=True)
@@ -187,7 +187,7 @@ def test_timeseries_flags_reach_the_timeseries_sections(tmp_path):
     (["--target-column", "t", "--lookback", "0"], "lookback must be >= 1"),
     (["--target-column", "t", "--step", "200"], "step must be at most lookback"),
     (["--target-column", "t", "--text-model", "gru"], "which --task timeseries does not read"),
-    (["--target-column", "t", "--tune"], "--task image only"),
+    (["--target-column", "t", "--tune"], "--tune sets image_tuning.enabled, which --task timeseries"),
     (["--target-column", "t", "--min-accuracy", "0.5"], "--min-accuracy applies to "
      "classification tasks"),
     (["--target-column", "t", "--class-weights", "balanced"], "--class-weights applies to "
@@ -229,6 +229,6 @@ def test_run_help_is_grouped_by_task_with_defaults(capsys):
   for group in ("image options:", "text options:", "timeseries options:",
                 "every task's trainer:", "blessing (the Evaluator's thresholds):"):
     assert group in text, group
-  assert "(trainer.image_size; default: 150)" in text
+  assert "(image_trainer.image_size; default: 150)" in text
   assert "default: image 32, text 32, timeseries 256" in text        # --batch-size per task
   assert "(pipeline_config)" not in text

@@ -176,14 +176,14 @@ def test_rows_are_split_by_time_and_windows_never_cross_a_boundary(messy_run):
 def test_gates_judge_missing_values_segments_and_short_series(messy_run):
   _, _, _, report = messy_run
   config = pipeline_config.GateConfig(max_rejected_fraction=0.5)
-  results = {r.name: r for r in gates.evaluate(report, {}, config, None)}
+  results = {r.name: r for r in gates.evaluate(report, {}, config, None, ("series",))}
   assert results["max_missing_fraction"].passed
   assert results["max_segments_per_series"].passed
   assert results["min_windows_per_split"].passed
   assert "min_images_per_class" not in results
   strict = pipeline_config.GateConfig(max_rejected_fraction=0.5, max_segments_per_series=1,
                                       max_missing_fraction=0.001, min_windows_per_split=500)
-  results = {r.name: r for r in gates.evaluate(report, {}, strict, None)}
+  results = {r.name: r for r in gates.evaluate(report, {}, strict, None, ("series",))}
   assert not results["max_segments_per_series"].passed
   assert results["max_segments_per_series"].relax == "max_segments_per_series=2"
   assert not results["max_missing_fraction"].passed

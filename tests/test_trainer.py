@@ -10,7 +10,8 @@ from tensorflow import keras
 import pipeline_config
 from components.image_example_gen import executor
 from tests.example_gen_helpers import ingest_tiny_folder
-from trainer import backbones, image_decoding, image_trainer, model as model_lib, weights
+from schemas import backbones
+from trainer import image_decoding, image_trainer, model as model_lib, weights
 
 
 def weighted_trainable(layers):
@@ -335,6 +336,7 @@ def test_the_config_reads_minimum_sizes_and_block_counts_from_the_backbone_table
                                     fine_tune_blocks=len(backbone.blocks) + 1).validate()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NEW_BACKBONES)
 def test_every_new_backbone_trains_both_phases_and_serves_raw_bytes(name, tiny_examples,
                                                                     tmp_path):

@@ -23,8 +23,8 @@ def test_tuner_searches_the_configured_space(tmp_path):
       train_files=[os.path.join(examples.uri, "Split-train", "*")],
       eval_files=[os.path.join(examples.uri, "Split-eval", "*")],
       working_dir=str(tmp_path / "tuning"),
-      custom_config={"trainer": dataclasses.asdict(trainer),
-                     "tuning": dataclasses.asdict(tuning)})
+      custom_config={"image_trainer": dataclasses.asdict(trainer),
+                     "image_tuning": dataclasses.asdict(tuning)})
   result = image_tuner.tuner_fn(fn_args)
   result.tuner.search(**result.fit_kwargs)
   best = result.tuner.get_best_hyperparameters()[0]

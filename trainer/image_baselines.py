@@ -15,7 +15,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from trainer import backbones, data, model as model_lib
+from schemas import backbones
+from trainer import data, model as model_lib
 from trainer.common import hygiene
 
 BASELINES_FILE = "baselines.json"

@@ -1,7 +1,7 @@
 """TFX Trainer module for image classification by transfer learning.
 
-Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"trainer": {...},
-"augmentation": {...}, "ingest": {...}})`, where the dicts hold the fields of
+Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"image_trainer": {...},
+"image_augmentation": {...}, "ingest": {...}})`, where the dicts hold the fields of
 `pipeline_config.TrainerConfig`, `AugmentationConfig` and `IngestConfig` (its
 `background_color` is what the serving decoder composites transparency onto). The Trainer's
 eval split is `validation`: callbacks and checkpoint selection never see the `eval` split
@@ -24,7 +24,8 @@ import tensorflow as tf
 from tensorflow import keras
 
 import pipeline_config
-from trainer import backbones, data, export, feature_cache, image_baselines, image_decoding
+from schemas import backbones
+from trainer import data, export, feature_cache, image_baselines, image_decoding
 from trainer import image_reports
 from trainer import model as model_lib, warm_start, weights
 from trainer.common import distribution, examples, hygiene, reports
@@ -38,9 +39,9 @@ PHASES_FILE = "phases.json"
 def run_fn(fn_args) -> None:
   """TFX Trainer entry point."""
   config = pipeline_config.from_dict(
-      pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
+      pipeline_config.TrainerConfig, fn_args.custom_config["image_trainer"])
   augmentation = pipeline_config.from_dict(
-      pipeline_config.AugmentationConfig, fn_args.custom_config.get("augmentation", {}))
+      pipeline_config.AugmentationConfig, fn_args.custom_config.get("image_augmentation", {}))
   ingest = pipeline_config.from_dict(
       pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {}))
   if fn_args.hyperparameters:

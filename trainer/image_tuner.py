@@ -1,7 +1,7 @@
 """TFX Tuner module: Keras Tuner random search over the transfer-learning recipe.
 
-Use with `Tuner(tuner_fn="trainer.image_tuner.tuner_fn", custom_config={"trainer": {...},
-"tuning": {...}})`; the Trainer receives the best values as `fn_args.hyperparameters` and
+Use with `Tuner(tuner_fn="trainer.image_tuner.tuner_fn", custom_config={"image_trainer": {...},
+"image_tuning": {...}})`; the Trainer receives the best values as `fn_args.hyperparameters` and
 `apply_hyperparameters` folds them into its TrainerConfig.
 
 Searched: the head's learning rate, dropout, dense units and, for VGG16/Xception, the number
@@ -16,7 +16,8 @@ from tfx import v1 as tfx
 
 import pipeline_config
 from trainer.common.examples import examples_uri, read_label_names
-from trainer import backbones, data, model as model_lib, weights
+from schemas import backbones
+from trainer import data, model as model_lib, weights
 from trainer import image_trainer
 from trainer.image_trainer import compile_model
 
@@ -46,9 +47,9 @@ apply_hyperparameters = image_trainer.apply_hyperparameters
 def tuner_fn(fn_args) -> tfx.components.TunerFnResult:
   """TFX Tuner entry point."""
   config = pipeline_config.from_dict(
-      pipeline_config.TrainerConfig, fn_args.custom_config["trainer"])
+      pipeline_config.TrainerConfig, fn_args.custom_config["image_trainer"])
   tuning = pipeline_config.from_dict(
-      pipeline_config.TuningConfig, fn_args.custom_config["tuning"])
+      pipeline_config.TuningConfig, fn_args.custom_config["image_tuning"])
   background = pipeline_config.from_dict(
       pipeline_config.IngestConfig, fn_args.custom_config.get("ingest", {})).background_color
   label_names = read_label_names(examples_uri(fn_args.train_files))

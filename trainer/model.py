@@ -11,7 +11,7 @@ from typing import Callable, Optional, Tuple
 import tensorflow as tf
 from tensorflow import keras
 
-from trainer.backbones import Backbone
+from schemas.backbones import Backbone
 
 HEAD = "head"
 # The ImageNet channel standard deviations EfficientNet's original implementation divides
@@ -37,7 +37,7 @@ class Preprocess(keras.layers.Layer):
   def __init__(self, backbone: str, **kwargs):
     super().__init__(**kwargs)
     self.backbone = backbone
-    from trainer.backbones import get_backbone  # pylint: disable=import-outside-toplevel
+    from schemas.backbones import get_backbone  # pylint: disable=import-outside-toplevel
     self._fn = _preprocess_fn(get_backbone(backbone).preprocessing)
 
   def call(self, inputs):

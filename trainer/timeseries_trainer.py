@@ -1,7 +1,7 @@
 """TFX Trainer module for time-series forecasting (Chollet ch. 10).
 
 Use with `Trainer(run_fn="trainer.timeseries_trainer.run_fn", custom_config={
-"timeseries_trainer": {...}, "timeseries": {...}})`, the dicts holding the fields of
+"timeseries_trainer": {...}, "timeseries_ingest": {...}})`, the dicts holding the fields of
 `pipeline_config.TimeseriesTrainerConfig` and `TimeseriesConfig`. The Trainer's eval split is
 `validation`: callbacks and checkpoint choice never see `eval`, which only the baselines and
 the reports read here (the Evaluator blesses on the eval windows ingestion wrote).

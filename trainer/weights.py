@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from pipeline_config import ToolkitError
-from trainer.backbones import Backbone
+from schemas.backbones import Backbone
 from trainer.imagenet_weights import keras_cache_dir
 
 

@@ -15,6 +15,7 @@ class DataGateSpec(ComponentSpec):
   PARAMETERS = {
       executor.GATE_CONFIG_KEY: ExecutionParameter(type=str),
       executor.HISTORY_DIR_KEY: ExecutionParameter(type=str),
+      executor.GATE_FAMILIES_KEY: ExecutionParameter(type=str),
   }
   INPUTS = {
       executor.INGEST_REPORT_KEY: ChannelParameter(type=IngestReport),
@@ -44,8 +45,11 @@ class DataGate(base_component.BaseComponent):
   def __init__(self, ingest_report: types.BaseChannel, anomalies: types.BaseChannel,
                gate_config: str, history_dir: str,
                examples: Optional[types.BaseChannel] = None,
-               blessed_model: Optional[types.BaseChannel] = None):
+               blessed_model: Optional[types.BaseChannel] = None,
+               gate_families: str = "classes"):
+    """`gate_families`: the task's gate families, comma-separated (gates.FAMILIES)."""
     super().__init__(DataGateSpec(
         ingest_report=ingest_report, anomalies=anomalies, gate_config=gate_config,
+        gate_families=gate_families,
         history_dir=history_dir, examples=examples, blessed_model=blessed_model,
         gate_result=types.Channel(type=DataGateResult)))

@@ -26,6 +26,7 @@ from schemas import contracts
 
 GATE_CONFIG_KEY = "gate_config"
 HISTORY_DIR_KEY = "history_dir"
+GATE_FAMILIES_KEY = "gate_families"
 INGEST_REPORT_KEY = "ingest_report"
 ANOMALIES_KEY = "anomalies"
 GATE_RESULT_KEY = "gate_result"
@@ -139,7 +140,8 @@ class Executor(base_executor.BaseExecutor):
 
     report = ingest_report.read_report(report_uri)
     previous = _read_json(os.path.join(history_dir, PROFILE_FILE))
-    results = gates.evaluate(report, read_anomalies(anomalies_uri), config, previous)
+    families = [f for f in (exec_properties.get(GATE_FAMILIES_KEY) or "classes").split(",") if f]
+    results = gates.evaluate(report, read_anomalies(anomalies_uri), config, previous, families)
     agreement = _label_agreement(input_dict, report, config)
     if agreement is not None:
       results.append(agreement)

@@ -5,7 +5,7 @@ pipeline before training. Pure functions over plain dicts, so they are cheap to 
 """
 
 import dataclasses
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,7 @@ def _above(value: float, cap: Optional[float] = None) -> float:
 
 def data_profile(report: dict) -> dict:
   """What drift is measured on: the label distribution of the kept files and the task's own
-  distributions (image format, text encoding) and medians (image size, document length),
+  distributions (e.g. file format, encoding) and medians (e.g. pixel size, length),
   as the task's ExampleGen wrote them into the report."""
   if "profile" in report:
     return report["profile"]
@@ -68,7 +68,7 @@ def _split_coverage(report: dict, minimum: int) -> GateResult:
 
 
 def _min_tokens(report: dict, minimum: int) -> GateResult:
-  """Documents (text task) with fewer whitespace-separated tokens than `minimum`."""
+  """Kept files with fewer whitespace-separated tokens than `minimum`."""
   kept = [r for r in report["files"] if r["outcome"] in INGESTED_OUTCOMES]
   short = sorted((r["tokens"], r["path"]) for r in kept if r["tokens"] < minimum)
   fewest = min((r["tokens"] for r in kept), default=0)
@@ -76,14 +76,19 @@ def _min_tokens(report: dict, minimum: int) -> GateResult:
       "min_tokens_per_document", not short,
       {"short": len(short), "files": [p for _, p in short[:20]], "fewest": fewest,
        "limit": minimum},
-      f"{len(short)} documents have fewer than {minimum} tokens (first: "
+      f"{len(short)} files have fewer than {minimum} tokens (first: "
       + ", ".join(f"{p} ({n})" for n, p in short[:3]) + ")",
       f"min_tokens_per_document={fewest}")
 
 
 def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
-             previous_profile: Optional[dict]) -> List[GateResult]:
-  """Runs every gate. `config` is a pipeline_config.GateConfig."""
+             previous_profile: Optional[dict],
+             families: Sequence[str] = ("classes",)) -> List[GateResult]:
+  """Runs the shared gates and those of the task's `families` (its descriptor's `gates`:
+  keys of FAMILIES). `config` is a pipeline_config.GateConfig."""
+  unknown = set(families) - set(FAMILIES)
+  if unknown:
+    raise ValueError(f"Unknown gate families {sorted(unknown)}; known: {sorted(FAMILIES)}")
   totals = report["totals"]
   conflicts = [r["path"] for r in report["files"]
                if r["reason"].startswith("label_conflict")]
@@ -100,12 +105,8 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
                  f"{rejected} of {judged} files were rejected "
                  f"({rejected_fraction:.1%}); the limit is {config.max_rejected_fraction:.1%}",
                  f"max_rejected_fraction={_above(rejected_fraction, 1.0)}")]
-  if report["class_names"]:
-    results += _class_gates(report, config, conflicts)
-  if report.get("columns"):
-    results += _series_gates(report, config)
-  if any(r.get("tokens") is not None for r in report["files"]):
-    results.append(_min_tokens(report, config.min_tokens_per_document))
+  for family in families:
+    results += FAMILIES[family](report, config, conflicts)
   if config.fail_on_anomalies:
     found = {split: names for split, names in anomalies.items() if names}
     results.append(GateResult(
@@ -118,7 +119,10 @@ def evaluate(report: dict, anomalies: Dict[str, List[str]], config,
 
 
 def _class_gates(report: dict, config, conflicts: List[str]) -> List[GateResult]:
-  """Classes: enough kept files each, balance, no file filed under two, every split covered."""
+  """Classes: enough kept files each, balance, no file filed under two, every split covered
+  (none when the report has no class)."""
+  if not report["class_names"]:
+    return []
   counts = {c: sum(report["per_class"].get(c, {}).get(o, 0) for o in INGESTED_OUTCOMES)
             for c in report["class_names"]}
   smallest = min(counts.values(), default=0)
@@ -156,8 +160,9 @@ def _class_gates(report: dict, config, conflicts: List[str]) -> List[GateResult]
   ]
 
 
-def _series_gates(report: dict, config) -> List[GateResult]:
-  """Time series: missing values, segment breaks, and enough windows in every split."""
+def _series_gates(report: dict, config, conflicts=None) -> List[GateResult]:
+  """Series (one table per file): missing values, segment breaks, and enough windows in
+  every split."""
   kept = [r for r in report["files"] if r["outcome"] in INGESTED_OUTCOMES]
   steps = sum(r["steps"] or 0 for r in kept)             # time steps on each series' grid
   missing = (sum((r["missing_fraction"] or 0.0) * (r["steps"] or 0) for r in kept) / steps
@@ -346,3 +351,11 @@ def label_agreement(new, old, class_names: List[str], vocabulary: List[str],
       f"{max_drop}); least agreement: " + ", ".join(f"{c} {a:.0%}" for c, a in worst)
       + "; files to look at first: " + ", ".join(f["path"] for f in files[:5]),
       f"max_label_agreement_drop={_above(drop, 1.0)}")
+
+
+def _token_gates(report: dict, config, conflicts=None) -> List[GateResult]:
+  return [_min_tokens(report, config.min_tokens_per_document)]
+
+
+# Gate family -> gates over the ingestion report (a task's descriptor names its families).
+FAMILIES = {"classes": _class_gates, "series": _series_gates, "tokens": _token_gates}

@@ -9,7 +9,8 @@ from components.image_augmentation import executor
 
 
 class ImageAugmentationSpec(ComponentSpec):
-  PARAMETERS = {executor.AUGMENTATION_CONFIG_KEY: ExecutionParameter(type=str)}
+  PARAMETERS = {executor.AUGMENTATION_CONFIG_KEY: ExecutionParameter(type=str),
+                executor.AUGMENTER_KEY: ExecutionParameter(type=str)}
   INPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
   OUTPUTS = {executor.AUGMENTED_KEY: ChannelParameter(type=standard_artifacts.Examples)}
 
@@ -28,7 +29,9 @@ class ImageAugmentation(base_beam_component.BaseBeamComponent):
   SPEC_CLASS = ImageAugmentationSpec
   EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-  def __init__(self, examples: types.BaseChannel, augmentation_config: str):
+  def __init__(self, examples: types.BaseChannel, augmentation_config: str, augmenter: str):
+    """`augmenter`: the module drawing the transforms (Augmenter, variant_seed), e.g. the
+    Trainer's "trainer.augmentation"."""
     super().__init__(ImageAugmentationSpec(
-        examples=examples, augmentation_config=augmentation_config,
+        examples=examples, augmentation_config=augmentation_config, augmenter=augmenter,
         augmented_examples=types.Channel(type=standard_artifacts.Examples)))

@@ -9,6 +9,7 @@ Output layout ({augmented_examples.uri}):
   augmentation_preview.png  originals and augmented samples side by side
 """
 
+import importlib
 import io
 import json
 import os
@@ -25,11 +26,14 @@ from tfx.types import artifact_utils
 import pipeline_config
 from components.ingest.example_encoding import encode_example
 from components.ingest.executor import LABELS_FILE
-from trainer import augmentation
 
 EXAMPLES_KEY = "examples"
 AUGMENTED_KEY = "augmented_examples"
 AUGMENTATION_CONFIG_KEY = "augmentation_config"
+# The module whose Augmenter(config) and variant_seed(seed, sha256, variant) draw the
+# transforms: the Trainer's own (named by the pipeline, as TFX names a run_fn), so that
+# offline and online augmentation draw the same ones.
+AUGMENTER_KEY = "augmenter"
 PREVIEW_FILE = "augmentation_preview.png"
 _FEATURES = ("image", "label", "label_name", "height", "width", "sha256")
 
@@ -46,20 +50,22 @@ def _parse(serialized: bytes) -> dict:
 class _Variants(beam.DoFn):
   """K augmented copies of one training example, each seeded by (sha256, variant)."""
 
-  def __init__(self, config):
+  def __init__(self, config, augmenter_module: str):
     self._config = config
+    self._module = augmenter_module
     self._augmenter = None
+    self._seed = None
 
   def setup(self):
-    self._augmenter = augmentation.Augmenter(self._config)
+    module = importlib.import_module(self._module)
+    self._augmenter, self._seed = module.Augmenter(self._config), module.variant_seed
 
   def process(self, serialized: bytes):
     features = _parse(serialized)
     pixels = np.asarray(Image.open(io.BytesIO(features["image"])).convert("RGB"))
     sha = features["sha256"].decode()
     for variant in range(1, self._config.variants + 1):
-      augmented = self._augmenter(pixels, augmentation.variant_seed(self._config.seed, sha,
-                                                                    variant))
+      augmented = self._augmenter(pixels, self._seed(self._config.seed, sha, variant))
       buffer = io.BytesIO()
       Image.fromarray(augmented.round().astype(np.uint8)).save(buffer, format="PNG")
       yield encode_example({**features, "image": buffer.getvalue(), "variant": variant})
@@ -77,9 +83,11 @@ def _records(uri: str, split: str) -> List[str]:
   return sorted(tf.io.gfile.glob(os.path.join(uri, f"Split-{split}", "*")))
 
 
-def write_preview(train_files: List[str], config, path: str, samples: int = 6) -> str:
+def write_preview(train_files: List[str], config, path: str, augmenter_module: str,
+                  samples: int = 6) -> str:
   """A grid: each row one training image, then augmented samples of it."""
   compression = "GZIP" if train_files[0].endswith(".gz") else ""
+  augmentation = importlib.import_module(augmenter_module)
   augmenter = augmentation.Augmenter(config)
   rows = []
   for record in tf.data.TFRecordDataset(train_files, compression_type=compression).take(
@@ -130,10 +138,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             p
             | "ReadTrain" >> beam.io.ReadFromTFRecord(
                 os.path.join(source.uri, "Split-train", "*"), compression_type=compression)
-            | "Augment" >> beam.ParDo(_Variants(config))
+            | "Augment" >> beam.ParDo(_Variants(config, exec_properties[AUGMENTER_KEY]))
             | "WriteTrain" >> beam.io.WriteToTFRecord(
                 os.path.join(target.uri, "Split-train", "data_tfrecord")))
-    write_preview(train_files, config, os.path.join(target.uri, PREVIEW_FILE))
+    write_preview(train_files, config, os.path.join(target.uri, PREVIEW_FILE),
+                  exec_properties[AUGMENTER_KEY])
     target.set_string_custom_property("augmentation_mode", config.mode)
     target.set_int_custom_property("variants", config.variants if config.mode == "offline"
                                    else 0)

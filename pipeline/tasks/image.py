@@ -1,0 +1,44 @@
+"""The image task: `<root>/<class>/<image>`, transfer learning from an ImageNet backbone."""
+
+from pipeline.tasks import Demo, Task, register
+from schemas.sections import image as sections
+
+
+def summary_lines(summary: dict) -> list:
+  metrics = summary.get("metrics", {})
+  scratch = metrics.get("baselines", {}).get("from_scratch_accuracy")
+  if scratch is None or "accuracy" not in metrics:
+    return []
+  return [f"Transfer learning: eval accuracy {metrics['accuracy']:.4f}; the same job from "
+          f"scratch (small convnet, random weights, same splits) {scratch:.4f}"]
+
+
+TASK = register(Task(
+    name="image",
+    example_gen="components.image_example_gen.component.ImageExampleGen",
+    schema_file="image_schema.pbtxt",
+    run_fn="trainer.image_trainer.run_fn",
+    tuner_fn="trainer.image_tuner.tuner_fn",
+    tuning_section="image_tuning",
+    augmentation="components.image_augmentation.component.ImageAugmentation",
+    augmentation_section="image_augmentation",
+    augmenter="trainer.augmentation",
+    semantic_stats=True,
+    trainer_sections=("image_trainer", "image_augmentation", "ingest", "image_tuning"),
+    trainer_section="image_trainer",
+    min_accuracy=0.6,
+    warm_start=True,
+    gates=("classes",),
+    flags=sections.FLAGS,
+    data_root="<root>/<class>/<image files> (or span-<N>/ or YYYY-MM-DD/ drops of them)",
+    demos={
+        "digits": Demo("demo_data/digits", "work/digits", "pipeline/demo_config.py",
+                       "pipeline.demo_data.digits",
+                       about="scikit-learn's digits, small convnet from scratch, offline"),
+        "photos": Demo("demo_data/photos", "work/photos", "pipeline/photos_config.py",
+                       "pipeline.demo_data.photos", weights=("mobilenet",),
+                       about="123 real photos in 4 classes, MobileNet v1 with ImageNet "
+                       "weights beside the same job from scratch"),
+    },
+    main_demo="photos",
+    summary_lines=f"{__name__}.summary_lines"))

@@ -1,0 +1,30 @@
+"""The text task: `<root>/<class>/<document>`, Chollet's text recipes (bag of n-grams or a
+sequence model)."""
+
+from pipeline.tasks import Demo, Task, register
+from schemas.sections import text as sections
+
+
+def summary_lines(summary: dict) -> list:
+  coverage = summary.get("embeddings")
+  if not coverage:
+    return []
+  return [f"Pretrained embeddings cover {coverage.get('hits')} of "
+          f"{coverage.get('hits', 0) + coverage.get('misses', 0)} vocabulary tokens"]
+
+
+TASK = register(Task(
+    name="text",
+    example_gen="components.text_example_gen.component.TextExampleGen",
+    schema_file="text_schema.pbtxt",
+    run_fn="trainer.text_trainer.run_fn",
+    ingest_section="text_ingest",
+    trainer_sections=("text_trainer", "text_ingest"),
+    trainer_section="text_trainer",
+    gates=("classes", "tokens"),
+    flags=sections.FLAGS,
+    data_root="<root>/<class>/<documents> (or span-<N>/ or YYYY-MM-DD/ drops of them)",
+    demos={"bbc_news": Demo("demo_data/bbc_news", "work/bbc_news",
+                            "pipeline/text_demo_config.py", "pipeline.demo_data.bbc_news",
+                            about="the BBC News corpus, bag of 1-2-grams + dense head")},
+    summary_lines=f"{__name__}.summary_lines"))
