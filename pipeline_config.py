@@ -365,7 +365,9 @@ class PipelineConfig:
         raise TypeError(f"PipelineConfig got an unexpected keyword argument {name!r}; its "
                         f"sections are {', '.join(sorted(_SECTIONS))}")
       sections[resolved] = value
-    object.__setattr__(self, "sections", sections)
+    object.__setattr__(self, "sections", {
+        name: sections[name] if name in sections else cls() for name, (cls, _) in
+        _SECTIONS.items()})
 
   def section(self, name: str):
     """A task section by name (or old name); a registered one not set yet gets defaults."""
