@@ -1,5 +1,5 @@
 """Command line: `python -m pipeline run | watch | compile | schedule | demo-data | weights`
-(the contract: README.md, "Command line")."""
+(the contract: docs/cli.md)."""
 
 import argparse
 import contextlib
@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
   compile_ = commands.add_parser(
       "compile", help="compile the same pipeline for Vertex AI Pipelines (JSON) or open-source "
-      "KFP v2 (YAML), offline; see the README's Kubeflow section")
+      "KFP v2 (YAML), offline; see docs/kubeflow.md")
   _add_run_arguments(compile_, cluster=True)
   compile_.add_argument("--target", required=True, choices=("vertex", "kfp"))
   compile_.add_argument("--output", required=True,

@@ -82,11 +82,21 @@ def test_a_private_api_patch_fails_loudly_on_an_unchecked_version(monkeypatch):
   import pytest  # pylint: disable=import-outside-toplevel
   import apache_beam  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  from components.ingest import transforms  # pylint: disable=import-outside-toplevel
-  from trainer.common import hygiene  # pylint: disable=import-outside-toplevel
+  from schemas import patches  # pylint: disable=import-outside-toplevel
   monkeypatch.setattr(apache_beam, "__version__", "9.0.0")
   with pytest.raises(RuntimeError, match="written for Beam 2.59.0; this is 9.0.0"):
-    transforms._fast_tfrecord_checksums()  # pylint: disable=protected-access
+    patches.fast_tfrecord_checksums()
   monkeypatch.setattr(tf, "__version__", "9.1.0")
   with pytest.raises(RuntimeError, match="written for TensorFlow 2.16.; this is 9.1.0"):
-    hygiene._skip_autograph_for_tf_keras()  # pylint: disable=protected-access
+    patches.skip_autograph_for_tf_keras()
+
+
+def test_private_api_patches_live_in_one_module():
+  """Only schemas/patches.py touches Beam's or TensorFlow's private attributes."""
+  found = []
+  for module, path in _modules():
+    text = open(path, encoding="utf-8").read()
+    if module != "schemas.patches" and ("_default_crc32c_fn" in text
+                                        or "CONVERSION_RULES" in text):
+      found.append(module)
+  assert not found, found

@@ -93,7 +93,7 @@ def test_class_names_with_pipes_and_newlines_keep_the_report_table():
 
 
 def test_an_edited_file_with_its_old_size_and_mtime_is_hashed_again(tmp_path):
-  """The README says a changed file is noticed even with the same size and mtime; the
+  """docs/kubeflow.md says a changed file is noticed even with the same size and mtime; the
   manifest compared (size, mtime) only, so the text pipeline reran fully cached."""
   root = tmp_path / "data" / "a"
   root.mkdir(parents=True)

@@ -29,6 +29,7 @@ import apache_beam as beam
 from apache_beam.io import filesystems
 
 from components.ingest import records, report, transforms
+from schemas import patches
 
 SHARD_PREFIX = "data_tfrecord"
 BATCHES_DIR, ROWS_DIR = "_batches", "_rows"
@@ -191,8 +192,7 @@ def _crc32c_functions():
       return google_crc32c.value, google_crc32c.extend
   except ImportError:
     pass
-  from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
-  return tfrecordio._default_crc32c_fn, None  # pylint: disable=protected-access
+  return patches.beam_crc32c(), None
 
 
 _crc32c, _crc32c_extend = _crc32c_functions()

@@ -12,34 +12,11 @@ import apache_beam as beam
 
 from components.ingest import records, report
 from components.ingest.example_encoding import example_parts
+from schemas import patches
 
 
-PATCHED_BEAM_VERSIONS = ("2.59.0",)
-
-
-def _fast_tfrecord_checksums() -> None:
-  """Beam's TFRecord writer checksums every record with python-snappy's CRC32C when it is
-  installed, else crcmod's (it logs "Couldn't find python-snappy ..."). google-crc32c (a
-  dependency of the Google Cloud clients, in the lock) computes the same CRC32C about 30x
-  faster; with its C implementation it becomes the writer's function. Same values: the files
-  are byte-identical."""
-  try:
-    import google_crc32c  # pylint: disable=import-outside-toplevel
-    from apache_beam.io import tfrecordio  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    return
-  # Private API, written for the locked Beam: an upgrade fails here, loudly, until the
-  # patch is checked against the new tfrecordio (then add the version).
-  if beam.__version__ not in PATCHED_BEAM_VERSIONS:
-    raise RuntimeError(
-        f"components/ingest/transforms.py patches apache_beam.io.tfrecordio's private "
-        f"_default_crc32c_fn, written for Beam {', '.join(PATCHED_BEAM_VERSIONS)}; this is "
-        f"{beam.__version__}. Check the patch against it and add the version.")
-  if google_crc32c.implementation == "c" and not tfrecordio._default_crc32c_fn.fn:  # pylint: disable=protected-access
-    tfrecordio._default_crc32c_fn.fn = google_crc32c.value  # pylint: disable=protected-access
-
-
-_fast_tfrecord_checksums()
+# Beam's TFRecord CRC, about 30x faster (here: Beam workers import this module).
+patches.fast_tfrecord_checksums()
 
 
 def key_file(record: records.FileRecord, task, options) -> records.FileRecord:

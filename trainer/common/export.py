@@ -1,4 +1,4 @@
-"""Exports the serving SavedModel of any task (the contract: README.md, "Serving").
+"""Exports the serving SavedModel of any task (the contract: docs/serving.md).
 
 Classifiers (image, text) have these signatures; a forecaster has the same two names with a
 `window` input and a `forecast` output (trainer/timeseries_trainer.py, export_forecaster):

@@ -11,34 +11,12 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from schemas import patches
 from trainer.common import distribution
 
 
-PATCHED_TF_VERSIONS = ("2.16.",)
-
-
-def _skip_autograph_for_tf_keras() -> None:
-  """TF 2.16's AutoGraph skips the `keras` package but converts tf_keras's own functions, about
-  600 of them on the first fit of every process (17 s on 2 cores). tf_keras is written for
-  graph mode already, so it is excluded the way `keras` is. Private API: if it moves, the
-  first fit is only slower."""
-  # Private API, written for the locked TensorFlow: an upgrade fails here, loudly, until
-  # the rule is checked against the new AutoGraph (then add the version).
-  if not tf.__version__.startswith(PATCHED_TF_VERSIONS):
-    raise RuntimeError(
-        "trainer/common/hygiene.py adds a rule to TensorFlow's private AutoGraph "
-        f"CONVERSION_RULES, written for TensorFlow {', '.join(PATCHED_TF_VERSIONS)}; this is "
-        f"{tf.__version__}. Check the rule against it and add the version.")
-  try:
-    from tensorflow.python.autograph.core import config  # pylint: disable=import-outside-toplevel
-  except ImportError:
-    return
-  rule = config.DoNotConvert("tf_keras")
-  if not any(getattr(r, "_prefix", None) == "tf_keras" for r in config.CONVERSION_RULES):
-    config.CONVERSION_RULES = (rule,) + tuple(config.CONVERSION_RULES)
-
-
-_skip_autograph_for_tf_keras()
+# tf_keras's own functions are not converted by AutoGraph (17 s off every first fit).
+patches.skip_autograph_for_tf_keras()
 
 
 class _CopyCheckpoint(keras.callbacks.Callback):
