@@ -95,7 +95,7 @@ def drop_ingest(work: str, per_span: int, spans: int = 5) -> dict:
 
 
 def _accuracy(model, files, image_size) -> float:
-  from trainer import data  # pylint: disable=import-outside-toplevel
+  from trainer.image import data  # pylint: disable=import-outside-toplevel
   correct = total = 0
   for images, labels in data.make_dataset(files, image_size, 128, shuffle=False, seed=0):
     predicted = np.argmax(model(images, training=False).numpy(), axis=1)
@@ -105,7 +105,7 @@ def _accuracy(model, files, image_size) -> float:
 
 
 def warm_start(work: str) -> dict:
-  from trainer import image_trainer  # pylint: disable=import-outside-toplevel
+  from trainer.image import image_trainer  # pylint: disable=import-outside-toplevel
   digits = os.path.join(work, "warm_digits")
   if not os.path.isdir(digits):
     demo_data.write_digits(digits)

@@ -17,7 +17,7 @@ import pipeline_config
 from bench import ingest_bench
 from components.text_example_gen import executor as text_executor
 from pipeline import demo_data
-from trainer import text_trainer
+from trainer.text import text_trainer
 from trainer.common import examples as example_files
 
 

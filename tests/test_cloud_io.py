@@ -20,7 +20,8 @@ from tensorflow import keras
 import pipeline_config
 from components.ingest import records, walk
 from tests import image_factory
-from trainer import feature_cache, image_reports, warm_start
+from trainer.image import feature_cache, image_reports
+from trainer.common import warm_start
 from trainer.common import hygiene, reports
 from trainer.text import embeddings, wrong_examples
 

@@ -41,7 +41,8 @@ from components.timeseries_example_gen import executor as ts_executor
 from tests import timeseries_factory
 from tests.example_gen_helpers import ingest_tiny_folder
 from tests.test_timeseries_ingest import OPTIONS, run_executor
-from trainer import image_trainer, timeseries_trainer
+from trainer.image import image_trainer
+from trainer.timeseries import timeseries_trainer
 tmp, part = sys.argv[1], sys.argv[2]
 found = {}
 if part == "timeseries":

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 import pipeline_config
 from components.image_example_gen import image_checks
 from tests import image_factory
-from trainer import image_decoding
+from trainer.image import image_decoding
 
 OPTIONS = pipeline_config.IngestConfig()
 # JPEG re-encoding at quality 95 and 16-bit -> 8-bit rounding move pixels by a few levels.

@@ -8,7 +8,7 @@ import pytest
 
 import pipeline_config
 from pipeline import cli
-from trainer import imagenet_weights
+from trainer.image import imagenet_weights
 
 SPEC = imagenet_weights.INSTALLABLE["mobilenet"]
 

@@ -268,7 +268,7 @@ def test_vertex_training_machine_routes_the_trainer_to_vertex_ai_training(tmp_pa
   assert pool["container_spec"] == {"image_uri": IMAGE}
   assert custom["image_trainer"]["distribution"] == "auto"     # MirroredStrategy on 2 GPUs
   assert task["inputs"]["parameters"]["run_fn"]["runtimeValue"]["constantValue"][
-      "stringValue"] == "trainer.image_trainer.run_fn"
+      "stringValue"] == "trainer.image.image_trainer.run_fn"
   with pytest.raises(pipeline_config.ToolkitError, match="--target vertex"):
     kubeflow.compile_pipeline(_config("image"), "kfp", str(tmp_path / "p.yaml"), IMAGE,
                               training)

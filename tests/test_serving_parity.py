@@ -14,7 +14,7 @@ from components.image_example_gen import executor
 from components.ingest import report as ingest_report
 from tests import image_factory
 from tests.example_gen_helpers import read_examples, run_executor
-from trainer import image_trainer
+from trainer.image import image_trainer
 
 SPLITS = pipeline_config.SPLITS
 

@@ -20,7 +20,7 @@ import pytest
 import trainer  # noqa: F401  pylint: disable=unused-import  (Keras 2 before TensorFlow loads)
 import pipeline_config
 import tensorflow as tf  # pylint: disable=wrong-import-order
-from trainer import text_trainer
+from trainer.text import text_trainer
 from components.text_example_gen import text_checks
 from tests import text_factory
 from trainer.text import baselines, documents, embeddings, models, normalise, wrong_examples

@@ -16,7 +16,7 @@ from components.ingest.example_encoding import encode_example
 from components.timeseries_example_gen import executor
 from tests import timeseries_factory as factory
 from tests.test_timeseries_ingest import run_executor
-from trainer import timeseries_trainer
+from trainer.timeseries import timeseries_trainer
 from trainer.common import export
 from trainer.timeseries import data, models
 

@@ -11,7 +11,7 @@ import pipeline_config
 from components.image_example_gen import executor
 from tests.example_gen_helpers import ingest_tiny_folder
 from schemas import backbones
-from trainer import image_decoding, image_trainer, model as model_lib, weights
+from trainer.image import image_decoding, image_trainer, model as model_lib, weights
 
 
 def weighted_trainable(layers):
@@ -199,7 +199,7 @@ def test_training_writes_tensorboard_logs_checkpoints_and_reports(tiny_examples,
 
 
 def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_examples, tmp_path):
-  from trainer import feature_cache  # pylint: disable=import-outside-toplevel
+  from trainer.image import feature_cache  # pylint: disable=import-outside-toplevel
   uri, _ = tiny_examples
   files = [os.path.join(uri, "Split-*", "*")]
   vgg = backbones.get_backbone("vgg16")
@@ -223,7 +223,7 @@ def test_feature_cache_hits_on_rerun_and_never_reuses_stale_features(tiny_exampl
   np.testing.assert_array_equal(cached, features)
   np.testing.assert_array_equal(cached_labels, labels)
   # The cached features are exactly what the frozen base computes inside the model.
-  from trainer import data as data_lib  # pylint: disable=import-outside-toplevel
+  from trainer.image import data as data_lib  # pylint: disable=import-outside-toplevel
   batch = next(iter(data_lib.record_batches(files, 4)))
   direct = extractor(data_lib.decode_images(batch["image"], 32), training=False).numpy()
   np.testing.assert_allclose(direct, features[:4], rtol=1e-5, atol=1e-5)
@@ -261,7 +261,7 @@ def test_phase1_trains_the_head_on_cached_features(tiny_examples, tmp_path):
 
 
 def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
-  from trainer import feature_cache  # pylint: disable=import-outside-toplevel
+  from trainer.image import feature_cache  # pylint: disable=import-outside-toplevel
   mild = pipeline_config.AugmentationConfig(rotation_range=5)
   strong = pipeline_config.AugmentationConfig(rotation_range=40)
   more_variants = pipeline_config.AugmentationConfig(rotation_range=5, variants=5)
@@ -284,7 +284,7 @@ def test_feature_cache_keys_variants_by_augmentation_parameters(tmp_path):
 
 
 def test_reports_keep_only_a_sample_of_eval_images(tiny_examples):
-  from trainer import data as data_lib, image_reports as reports  # pylint: disable=import-outside-toplevel
+  from trainer.image import data as data_lib, image_reports as reports  # pylint: disable=import-outside-toplevel
   uri, _ = tiny_examples
   model, _ = model_lib.build_classifier(backbones.get_backbone("small_convnet"), 2, 24, None,
                                         8, 0.0)
@@ -450,7 +450,7 @@ def test_no_callback_acts_on_noise_before_the_minimum_epochs(tmp_path):
 
 def test_the_scratch_baseline_scores_both_models_on_the_eval_split(tiny_examples, tmp_path):
   import json  # pylint: disable=import-outside-toplevel
-  from trainer import image_baselines  # pylint: disable=import-outside-toplevel
+  from trainer.image import image_baselines  # pylint: disable=import-outside-toplevel
   uri, _ = tiny_examples
   config = pipeline_config.TrainerConfig(
       backbone="vgg16", weights="none", image_size=32, batch_size=8, head_epochs=2,

@@ -9,7 +9,7 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 import pipeline_config
 from pipeline import factory
 from tests.example_gen_helpers import ingest_tiny_folder
-from trainer import image_tuner
+from trainer.image import image_tuner
 
 
 def test_tuner_searches_the_configured_space(tmp_path):

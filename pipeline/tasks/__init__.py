@@ -79,6 +79,8 @@ class Task:
   # "module.function(config) -> reason or None": why this run must not be compared with the
   # last blessed model, decided before anything runs (None: the shared rule for classes).
   baseline_skip: Optional[str] = None
+  # The module `python -m pipeline weights install NAME` uses for this task's backbones.
+  weights_installer: Optional[str] = None
   # The demo `python -m pipeline demo --task T` runs without --dataset (else the first).
   main_demo: Optional[str] = None
 
@@ -105,6 +107,10 @@ def load(path: str):
   """The object at "module.attribute"."""
   module, name = path.rsplit(".", 1)
   return getattr(importlib.import_module(module), name)
+
+
+def load_module(path: str):
+  return importlib.import_module(path)
 
 
 TASKS: Dict[str, Task] = {}

@@ -1,7 +1,7 @@
 """Exports the serving SavedModel of any task (the contract: docs/serving.md).
 
 Classifiers (image, text) have these signatures; a forecaster has the same two names with a
-`window` input and a `forecast` output (trainer/timeseries_trainer.py, export_forecaster):
+`window` input and a `forecast` output (trainer/timeseries/timeseries_trainer.py, export_forecaster):
   serving_default(<input>: 1-D tf.string of what a client sends: encoded image files, raw
       documents) -> probabilities [batch, classes], label [batch] (class names), label_id
   serving_examples(examples: 1-D tf.string of serialized tf.Examples with the task's feature)

@@ -1,4 +1,4 @@
-"""The text classifier's pieces (Chollet ch. 11), assembled by `trainer/text_trainer.py`.
+"""The text classifier's pieces (Chollet ch. 11), assembled by `trainer/text/text_trainer.py`.
 
 documents.py      reading the text Examples: tf.data batches and whole splits in memory
 vectorization.py  the TextVectorization adapted on the train split, and the raw-string model

@@ -1,12 +1,12 @@
 """Exports the image classifier: serving_default takes `images`, a 1-D tf.string of encoded
-image files; decoding is trainer/image_decoding.py's (see trainer/common/export.py)."""
+image files; decoding is trainer/image/image_decoding.py's (see trainer/common/export.py)."""
 
 from typing import List, Optional, Sequence
 
 from tensorflow import keras
 
 import pipeline_config
-from trainer import data, image_decoding
+from trainer.image import data, image_decoding
 from trainer.common import export as common_export
 from trainer.common.export import EXAMPLES_SIGNATURE, SERVING_SIGNATURE  # pylint: disable=unused-import
 

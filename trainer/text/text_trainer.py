@@ -1,6 +1,6 @@
 """TFX Trainer module for text classification (Chollet ch. 11).
 
-Use with `Trainer(run_fn="trainer.text_trainer.run_fn", custom_config={"text_trainer":
+Use with `Trainer(run_fn="trainer.text.text_trainer.run_fn", custom_config={"text_trainer":
 {...}, "text_ingest": {...}})`, the dicts holding the fields of
 `pipeline_config.TextTrainerConfig` and `TextIngestConfig` (its `max_chars` is where the
 serving graph cuts a document, as ingestion did). The Trainer's

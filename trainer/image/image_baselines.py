@@ -16,7 +16,7 @@ import tensorflow as tf
 from tensorflow import keras
 
 from schemas import backbones
-from trainer import data, model as model_lib
+from trainer.image import data, model as model_lib
 from trainer.common import hygiene
 
 BASELINES_FILE = "baselines.json"

@@ -1,6 +1,6 @@
 """TFX Tuner module: Keras Tuner random search over the transfer-learning recipe.
 
-Use with `Tuner(tuner_fn="trainer.image_tuner.tuner_fn", custom_config={"image_trainer": {...},
+Use with `Tuner(tuner_fn="trainer.image.image_tuner.tuner_fn", custom_config={"image_trainer": {...},
 "image_tuning": {...}})`; the Trainer receives the best values as `fn_args.hyperparameters` and
 `apply_hyperparameters` folds them into its TrainerConfig.
 
@@ -17,9 +17,9 @@ from tfx import v1 as tfx
 import pipeline_config
 from trainer.common.examples import examples_uri, read_label_names
 from schemas import backbones
-from trainer import data, model as model_lib, weights
-from trainer import image_trainer
-from trainer.image_trainer import compile_model
+from trainer.image import data, model as model_lib, weights
+from trainer.image import image_trainer
+from trainer.image.image_trainer import compile_model
 
 
 class _RandomSearch(keras_tuner.engine.base_tuner.BaseTuner):

@@ -1,6 +1,6 @@
 """TFX Trainer module for image classification by transfer learning.
 
-Use with `Trainer(run_fn="trainer.image_trainer.run_fn", custom_config={"image_trainer": {...},
+Use with `Trainer(run_fn="trainer.image.image_trainer.run_fn", custom_config={"image_trainer": {...},
 "image_augmentation": {...}, "ingest": {...}})`, where the dicts hold the fields of
 `pipeline_config.TrainerConfig`, `AugmentationConfig` and `IngestConfig` (its
 `background_color` is what the serving decoder composites transparency onto). The Trainer's
@@ -25,9 +25,10 @@ from tensorflow import keras
 
 import pipeline_config
 from schemas import backbones
-from trainer import data, export, feature_cache, image_baselines, image_decoding
-from trainer import image_reports
-from trainer import model as model_lib, warm_start, weights
+from trainer.image import data, export, feature_cache, image_baselines, image_decoding
+from trainer.image import image_reports
+from trainer.image import model as model_lib, weights
+from trainer.common import warm_start
 from trainer.common import distribution, examples, hygiene, reports
 from schemas import contracts
 
@@ -76,10 +77,10 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
           limits: Optional[image_decoding.Limits] = None) -> keras.Model:
   """Trains the classifier in two phases and exports the serving SavedModel. With
   `base_model` (the latest blessed model's serving dir) the model starts from its weights
-  and each phase runs `warm_start_epochs` of its epochs (trainer/warm_start.py).
+  and each phase runs `warm_start_epochs` of its epochs (trainer/common/warm_start.py).
 
   `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice;
-  `eval_files` are only scored, for the from-scratch baseline (trainer/image_baselines.py).
+  `eval_files` are only scored, for the from-scratch baseline (trainer/image/image_baselines.py).
   """
   config.validate()
   # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager

@@ -4,7 +4,7 @@ from typing import List, Sequence
 
 import tensorflow as tf
 
-from trainer import image_decoding
+from trainer.image import image_decoding
 from trainer.common import examples
 from trainer.common.examples import label_counts  # pylint: disable=unused-import
 
@@ -15,7 +15,7 @@ VARIANT_KEY = "variant"
 
 
 def _online_augmentation(config, image_size: int, seed: int):
-  from trainer.augmentation import Augmenter  # pylint: disable=import-outside-toplevel
+  from trainer.image.augmentation import Augmenter  # pylint: disable=import-outside-toplevel
   augmenter = Augmenter(config)
   generator = tf.random.Generator.from_seed(seed)
 
@@ -35,7 +35,7 @@ def decode_image(encoded: tf.Tensor, image_size: int,
   """Encoded image bytes -> float32 RGB [size, size, 3] in [0, 255].
 
   Used by training, the feature cache and the exported signatures, so all of them see
-  identical pixels; trainer/image_decoding.py says what decoding does (EXIF, alpha, ...).
+  identical pixels; trainer/image/image_decoding.py says what decoding does (EXIF, alpha, ...).
   """
   image = image_decoding.decode_resized(encoded, image_size, background, limits)
   image.set_shape([image_size, image_size, 3])

@@ -13,7 +13,7 @@ from tensorflow import keras
 
 from pipeline_config import ToolkitError
 from schemas.backbones import Backbone
-from trainer.imagenet_weights import keras_cache_dir
+from trainer.image.imagenet_weights import keras_cache_dir
 
 
 def resolve_weights(backbone: Backbone, weights: str,

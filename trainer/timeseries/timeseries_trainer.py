@@ -1,6 +1,6 @@
 """TFX Trainer module for time-series forecasting (Chollet ch. 10).
 
-Use with `Trainer(run_fn="trainer.timeseries_trainer.run_fn", custom_config={
+Use with `Trainer(run_fn="trainer.timeseries.timeseries_trainer.run_fn", custom_config={
 "timeseries_trainer": {...}, "timeseries_ingest": {...}})`, the dicts holding the fields of
 `pipeline_config.TimeseriesTrainerConfig` and `TimeseriesConfig`. The Trainer's eval split is
 `validation`: callbacks and checkpoint choice never see `eval`, which only the baselines and

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
-from trainer import data, image_decoding
+from trainer.image import data, image_decoding
 from trainer.common import examples
 
 
@@ -111,7 +111,7 @@ def extract_from_files(extractor: keras.Model, cache: FeatureCache, file_pattern
                        background: Sequence[int] = image_decoding.DEFAULT_BACKGROUND
                        ) -> Tuple[np.ndarray, np.ndarray]:
   """Features and labels of every example, decoding and running the base only for images
-  the cache lacks. `extractor` maps pixels to pooled features (trainer.model).
+  the cache lacks. `extractor` maps pixels to pooled features (trainer.image.model).
 
   Two passes over the records: the keys (sha256, variant, label) and the cache lookups
   first; then the misses alone are decoded on tf.data's parallel threads and prefetched, so
