@@ -1,7 +1,7 @@
 """The convolutional bases, one table row each: everything the toolkit knows about a backbone.
 
 A row says which `keras.applications` constructor builds it, the preprocessing its ImageNet
-weights expect (applied inside the model by `trainer.model.Preprocess`, so training,
+weights expect (applied inside the model by `trainer.image.model.Preprocess`, so training,
 evaluation and serving cannot disagree), its minimum input size, how its layers group into
 the conv blocks that phase 2 unfreezes from the top, and the ImageNet weights file Keras
 downloads for it. Nothing else in the toolkit repeats these facts: the config checks, the
@@ -26,7 +26,7 @@ _WEIGHTS_ROOT = "https://storage.googleapis.com/tensorflow/keras-applications/"
 @dataclasses.dataclass(frozen=True)
 class Backbone:
   name: str
-  # The keras.applications constructor (None: built by trainer.model).
+  # The keras.applications constructor (None: built by trainer.image.model).
   application: Optional[str]
   preprocessing: str
   min_size: int

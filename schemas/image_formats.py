@@ -1,12 +1,12 @@
 """The image serving contract, shared by ingestion (components/image_example_gen) and the
-graph decoder (trainer/image_decoding.py) without either importing the other: which bytes
+graph decoder (trainer/image/image_decoding.py) without either importing the other: which bytes
 serving_default decodes to the pixels ingestion stores, and the error for those it refuses.
 Pure Python on the bytes (no Pillow, no TensorFlow), so both sides apply one rule.
 """
 
 from typing import Optional, Tuple
 
-# What a client may send to the serving signature: trainer/image_decoding.py decodes these
+# What a client may send to the serving signature: trainer/image/image_decoding.py decodes these
 # bytes to the pixels stored here (train/serve parity) and refuses anything else.
 SERVING_ACCEPTS = ("JPEG, PNG, GIF without transparency, and uncompressed 24/32-bit colour "
                    "or 8-bit grayscale BMP")
@@ -42,7 +42,7 @@ def serving_refusal(data: bytes) -> Optional[Tuple[Optional[str], str]]:
   """(what the bytes are, the serving signature's error) for bytes that serving_default
   refuses; None for bytes it decodes to the pixels ingestion stores from them.
 
-  Decided on the bytes alone, so that trainer/image_decoding.py can apply the same rule in
+  Decided on the bytes alone, so that trainer/image/image_decoding.py can apply the same rule in
   the graph: the magic, a BMP's header and palette, a GIF's blocks before its first frame.
   `what` is None for a format the graph does not name (say what Pillow calls it).
   """

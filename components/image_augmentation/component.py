@@ -31,7 +31,7 @@ class ImageAugmentation(base_beam_component.BaseBeamComponent):
 
   def __init__(self, examples: types.BaseChannel, augmentation_config: str, augmenter: str):
     """`augmenter`: the module drawing the transforms (Augmenter, variant_seed), e.g. the
-    Trainer's "trainer.augmentation"."""
+    Trainer's "trainer.image.augmentation"."""
     super().__init__(ImageAugmentationSpec(
         examples=examples, augmentation_config=augmentation_config, augmenter=augmenter,
         augmented_examples=types.Channel(type=standard_artifacts.Examples)))

@@ -12,7 +12,7 @@ Outcomes (the ingest report's contract, components/ingest/records.py):
   skipped     never opened (see components/ingest/walk.py) or duplicate content.
 
 `serving_refusal` is the rule, on the file's bytes, for what the serving signature refuses;
-trainer/image_decoding.py applies the same rule in the graph and raises its message.
+trainer/image/image_decoding.py applies the same rule in the graph and raises its message.
 """
 
 import dataclasses
@@ -29,7 +29,7 @@ from components.ingest.records import INGESTED, NORMALISED, OUTCOMES, REJECTED, 
 from components.ingest.records import reject, split_for
 from components.ingest.task import IngestTask
 # The formats serving accepts and its refusal rule are the serving contract, shared with the
-# graph decoder (trainer/image_decoding.py) through schemas/image_formats.py.
+# graph decoder (trainer/image/image_decoding.py) through schemas/image_formats.py.
 from schemas.image_formats import (  # pylint: disable=unused-import
     BMP_MAGIC, EXIF_SEARCH_BYTES, GIF_MAGICS, GIF_MAX_BLOCKS, JPEG_MAGIC, PNG_MAGIC,
     SEND_AS_PNG, SERVING_ACCEPTS, SERVING_NOTE, TIFF_MAGICS, _bmp_refusal, gif_first_frame,

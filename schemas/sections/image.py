@@ -14,7 +14,7 @@ MAX_AUGMENTATION_VARIANTS = 50
 
 @dataclass
 class AugmentationConfig:
-  """The augmentation step (train split only, seeded; see trainer/augmentation.py)."""
+  """The augmentation step (train split only, seeded; see trainer/image/augmentation.py)."""
   # 'offline': K materialised variants per training image (the feature cache reuses them);
   # 'online': new random transforms every epoch in the trainer; 'off': none.
   mode: str = "offline"
@@ -67,7 +67,7 @@ class TrainerConfig(FitConfig):
   # Warm start (from the latest blessed model): each phase runs this share of its epochs.
   warm_start_epochs: float = 0.2
   # Also train the small convnet from scratch on the same splits and report both models' eval
-  # accuracy (trainer/image_baselines.py): what the pretrained base is worth on this data.
+  # accuracy (trainer/image/image_baselines.py): what the pretrained base is worth on this data.
   scratch_baseline: bool = False
   scratch_epochs: int = 30
 
