@@ -232,3 +232,21 @@ def test_run_help_is_grouped_by_task_with_defaults(capsys):
   assert "(image_trainer.image_size; default: 150)" in text
   assert "default: image 32, text 32, timeseries 256" in text        # --batch-size per task
   assert "(pipeline_config)" not in text
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--task", "image", "--dataset", "flowers"], "--task image has no demo 'flowers'; choose "
+     "one of digits, photos"),
+    (["--task", "text", "--dataset", "photos"], "--task text has no demo 'photos'; choose one "
+     "of bbc_news"),
+])
+def test_demo_names_the_tasks_demos_from_their_descriptors(flags, message):
+  result = run_cli("demo", *flags)
+  assert result.returncode == 2 and message in result.stderr, result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_demo_help_lists_every_tasks_demos():
+  text = run_cli("demo", "--help").stdout
+  for demo in ("photos", "digits", "bbc_news", "nyc_weather"):
+    assert demo in text
