@@ -98,3 +98,14 @@ def test_a_task_defined_under_tests_runs_through_the_real_pipeline(tmp_path, cap
   assert served["accuracy"] >= 0.9 and served["accuracy"] == pytest.approx(
       summary["metrics"]["accuracy"], abs=1e-6)
   assert "Eval accuracy" in capsys.readouterr().out
+
+
+def test_each_shape_of_data_has_its_own_ingestion_spec():
+  """File-per-example tasks take the label vocabulary and span cache; a table task (time
+  series) does not carry inputs it ignores."""
+  from components.ingest import component, executor  # pylint: disable=import-outside-toplevel
+  from components.timeseries_example_gen import component as table  # pylint: disable=import-outside-toplevel
+  drops = {executor.VOCABULARY_KEY, executor.SPAN_CACHE_KEY}
+  assert drops <= set(component.FolderExampleGenSpec.PARAMETERS)
+  assert not drops & set(table.TimeseriesExampleGenSpec.PARAMETERS)
+  assert set(component.IngestSpec.PARAMETERS) <= set(table.TimeseriesExampleGenSpec.PARAMETERS)

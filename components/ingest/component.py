@@ -23,7 +23,9 @@ from components.artifacts import IngestReport  # pylint: disable=unused-import
 from components.ingest import executor, walk
 
 
-class FolderExampleGenSpec(ComponentSpec):
+class IngestSpec(ComponentSpec):
+  """What every ExampleGen of the toolkit takes, whatever the shape of its data: the data
+  root, TFX's input and range configs, the shared IngestConfig and the task's section."""
   PARAMETERS = {
       executor.INPUT_BASE_KEY: ExecutionParameter(type=str),
       # One split whose pattern names the drop layout; the driver resolves {SPAN}.
@@ -31,16 +33,24 @@ class FolderExampleGenSpec(ComponentSpec):
       standard_component_specs.RANGE_CONFIG_KEY: ExecutionParameter(
           type=range_config_pb2.RangeConfig, optional=True),
       executor.INGEST_CONFIG_KEY: ExecutionParameter(type=str),
-      # The task's own config section (JSON), e.g. TextConfig for text.
+      # The task's own config section (JSON), e.g. TextIngestConfig for text.
       executor.TASK_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
-      # Under the pipeline root: the label vocabulary and the per-span ingestion cache.
-      executor.VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
-      executor.SPAN_CACHE_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {}
   OUTPUTS = {
       executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
       executor.INGEST_REPORT_KEY: ChannelParameter(type=IngestReport),
+  }
+
+
+class FolderExampleGenSpec(IngestSpec):
+  """File-per-example data in class folders (image, text): adds the label vocabulary and the
+  span cache of data drops. A table task's spec (time series) extends IngestSpec instead."""
+  PARAMETERS = {
+      **IngestSpec.PARAMETERS,
+      # Under the pipeline root: the label vocabulary and the per-span ingestion cache.
+      executor.VOCABULARY_KEY: ExecutionParameter(type=str, optional=True),
+      executor.SPAN_CACHE_KEY: ExecutionParameter(type=str, optional=True),
   }
 
 
@@ -99,8 +109,10 @@ class FolderExampleGen(FileBasedExampleGen):
             example_gen_pb2.Input.Split(name=INPUT_SPLIT, pattern=input_pattern)]),
         ingest_config=ingest_config,
         task_config=task_config,
-        vocabulary_uri=vocabulary_uri,
-        span_cache_uri=span_cache_uri,
+        # Only a spec that declares them takes them (FolderExampleGenSpec).
+        **{key: value for key, value in ((executor.VOCABULARY_KEY, vocabulary_uri),
+                                         (executor.SPAN_CACHE_KEY, span_cache_uri))
+           if key in self.SPEC_CLASS.PARAMETERS or value is not None},
         **task_parameters,
         **{key: types.Channel(type=channel.type)
            for key, channel in self.SPEC_CLASS.OUTPUTS.items()}))

@@ -4,19 +4,20 @@ from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.ingest.component import FolderExampleGen, FolderExampleGenSpec
+from components.ingest.component import FolderExampleGen, IngestSpec
 from components.timeseries_example_gen import executor
 
 
-class TimeseriesExampleGenSpec(FolderExampleGenSpec):
+class TimeseriesExampleGenSpec(IngestSpec):
+  """A table task's spec: no label vocabulary or span cache (no classes, no drops yet)."""
   PARAMETERS = {
-      **FolderExampleGenSpec.PARAMETERS,
+      **IngestSpec.PARAMETERS,
       # The push destination: the newest served model's assets/features.json is the
       # feature contract a new data root is matched to by name.
       executor.SERVED_MODELS_KEY: ExecutionParameter(type=str, optional=True),
   }
   OUTPUTS = {
-      **FolderExampleGenSpec.OUTPUTS,
+      **IngestSpec.OUTPUTS,
       executor.WINDOWS_KEY: ChannelParameter(type=standard_artifacts.Examples),
   }
 
