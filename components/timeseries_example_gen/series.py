@@ -92,6 +92,11 @@ def _parse_iso(text: str) -> float:
   return _epoch(datetime.datetime.fromisoformat(text))
 
 
+def parser(fmt: str):
+  """The function reading one time of format `fmt` (detect_time_format's) as epoch seconds."""
+  return _parser(fmt)
+
+
 def _parser(fmt: str):
   if fmt == "iso8601":
     return _parse_iso
