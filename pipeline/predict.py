@@ -22,6 +22,9 @@ from typing import Iterator, List, Optional, Tuple
 import pipeline_config
 
 MODEL_FILE = "saved_model.pb"
+# Larger files are not read into memory: no serving signature takes them (ingestion's own
+# limit, max_file_bytes, is 50 MiB by default and the signatures refuse what it rejects).
+MAX_READ_BYTES = 256 * 1024 * 1024
 
 
 def _gfile():
@@ -136,6 +139,10 @@ def _read_error(error: Exception) -> str:
 
 
 def _read_bytes(path: str) -> bytes:
+  size = _gfile().stat(path).length
+  if size > MAX_READ_BYTES:
+    raise ValueError(f"file_too_large: {size} bytes, more than any serving signature takes "
+                     f"(read limit {MAX_READ_BYTES})")
   with _gfile().GFile(path, "rb") as f:
     return f.read()
 
@@ -193,6 +200,9 @@ def predict(model_dir: str, inputs: List[str], top_k: int = 3,
   """One row per input file, in order: {"path", ...the prediction} or {"path", "error"}."""
   model = _Model(model_dir)
   files = input_files(inputs)
+  if not files:
+    raise pipeline_config.ToolkitError(f"No files under {', '.join(inputs)}: pass files or "
+                                       "folders that hold them.")
   pending: List[Tuple[str, object, dict]] = []
 
   def rows_of(batch):

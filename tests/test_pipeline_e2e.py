@@ -231,6 +231,8 @@ def test_predict_gives_every_file_a_row_and_the_signatures_labels(first_run, dem
   image_factory.webp_file(str(folder / "sub" / "photo.webp"))
   (folder / "sub" / "notes.txt").write_text("not an image")
   (folder / "sub" / "empty.png").write_bytes(b"")
+  with open(folder / "sub" / "huge.png", "wb") as f:      # sparse: costs no disk
+    f.truncate(300 * 1024 * 1024)
   code, rows, stderr = serving_client.predict_cli(
       demo_config.work_dir, [str(folder)], "--pipeline-name", demo_config.pipeline_name,
       "--top-k", "2", "--batch-size", "16")
@@ -246,9 +248,14 @@ def test_predict_gives_every_file_a_row_and_the_signatures_labels(first_run, dem
       assert row["label"] == expected[row["path"]] == row["top_k"][0][0]
       assert len(row["top_k"]) == 2 and row["probability"] >= row["top_k"][1][1]
   errors = {os.path.basename(r["path"]): r["error"] for r in rows if "error" in r}
-  assert set(errors) == {"photo.webp", "notes.txt", "empty.png"}
+  assert set(errors) == {"photo.webp", "notes.txt", "empty.png", "huge.png"}
   assert errors["photo.webp"].startswith("WEBP images cannot be decoded by the serving")
+  assert errors["huge.png"].startswith("file_too_large: 314572800 bytes")
   right = sum(r.get("label") == c for r, (_, c) in zip(
       sorted((r for r in rows if "label" in r), key=lambda r: r["path"]), chosen))
   assert right >= 36                                     # a random model gets about 4 of 40
-  assert "40 predictions, 3 files that could not be used" in stderr
+  assert "40 predictions, 4 files that could not be used" in stderr
+  (tmp_path / "empty_folder").mkdir()
+  code, rows, stderr = serving_client.predict_cli(first_run["pushed_model"],
+                                                  [str(tmp_path / "empty_folder")])
+  assert code == 2 and "No files under" in stderr and not rows
