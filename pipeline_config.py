@@ -70,6 +70,17 @@ def register_sections(task: str, sections: Dict[str, type],
                       pipeline_name: Optional[str] = None) -> None:
   """Makes `sections` fields of every PipelineConfig (old names in `renamed` still load);
   `pipeline_name`: the task's default pipeline name (else transfer-learning-<task>)."""
+  fields = {f.name for f in dataclasses.fields(PipelineConfig)} if "PipelineConfig" in globals(
+      ) else set()
+  renamed = dict(renamed or {})
+  clash = (set(sections) | set(renamed)) & (fields | {"section"})
+  if clash:
+    raise ToolkitError(f"Task {task}: config section names {sorted(clash)} are PipelineConfig "
+                       "fields.")
+  for old, new in renamed.items():
+    if new not in sections or _RENAMED.get(old, new) != new or old in _SECTIONS:
+      raise ToolkitError(f"Task {task}: old section name {old!r} cannot stand for {new!r} "
+                         "(not one of its sections, or already taken).")
   if pipeline_name:
     _PIPELINE_NAMES[task] = pipeline_name
   for name, cls in sections.items():
@@ -77,7 +88,7 @@ def register_sections(task: str, sections: Dict[str, type],
     if owner and owner != (cls, task):
       raise ToolkitError(f"Config section {name} is already registered by task {owner[1]}.")
     _SECTIONS[name] = (cls, task)
-  _RENAMED.update(renamed or {})
+  _RENAMED.update(renamed)
 
 
 def _discover() -> None:
@@ -109,9 +120,22 @@ def registered_tasks() -> Tuple[str, ...]:
   return tuple(dict.fromkeys(owner for _, owner in _SECTIONS.values()))
 
 
+def _section_exports() -> Dict[str, object]:
+  _discover()
+  return {name: getattr(module, name) for module in _SECTION_MODULES for name in dir(module)
+          if not name.startswith("_") and name != "FLAGS"
+          and (name.isupper() or name.endswith("Config"))
+          and getattr(getattr(module, name), "__module__", module.__name__) == module.__name__}
+
+
 def __getattr__(name: str):
   """Old spellings: `pipeline_config.TrainerConfig`, `TEXT_MODELS`, ... (the classes and
-  constants of the task sections, now in schemas/sections/)."""
+  constants of the task sections, now in schemas/sections/), also for
+  `from pipeline_config import *` (its `__all__`)."""
+  if name == "__all__":
+    own = {n for n, v in globals().items() if not n.startswith("_")
+           and getattr(v, "__module__", None) == __name__ or n.isupper()}
+    return sorted(own | set(_section_exports()))
   if name.startswith("__"):
     raise AttributeError(name)
   _discover()
@@ -348,7 +372,11 @@ class PipelineConfig:
 
   def __init__(self, **values):
     _discover()
-    sections = dict(values.pop("sections", None) or {})
+    for name, value in (values.pop("sections", None) or {}).items():
+      if name in values:
+        raise TypeError(f"PipelineConfig got section {name!r} twice")
+      values[name] = value                     # checked and resolved below, as keywords
+    sections = {}
     for f in dataclasses.fields(self):
       if f.name == "sections":
         continue
@@ -364,10 +392,17 @@ class PipelineConfig:
       if resolved not in _SECTIONS:
         raise TypeError(f"PipelineConfig got an unexpected keyword argument {name!r}; its "
                         f"sections are {', '.join(sorted(_SECTIONS))}")
+      if resolved in sections:
+        raise TypeError(f"PipelineConfig got section {resolved!r} twice (as {name!r} too: "
+                        "an old name and its new one are the same section)")
       sections[resolved] = value
     object.__setattr__(self, "sections", {
         name: sections[name] if name in sections else cls() for name, (cls, _) in
         _SECTIONS.items()})
+
+  def __copy__(self):
+    # Sections are fields: a copy must not share the dict that holds them.
+    return dataclasses.replace(self, sections=dict(self.__dict__["sections"]))
 
   def section(self, name: str):
     """A task section by name (or old name); a registered one not set yet gets defaults."""

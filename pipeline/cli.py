@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
       f"{d} ({demo.about})" if demo.about else d for d, demo in task.demos.items())
       for name, task in tasks.TASKS.items() if task.demos)
   demo = commands.add_parser("demo-data", help="write a demo dataset")
-  demo.add_argument("--task", default=next(iter(tasks.TASKS)), choices=list(tasks.TASKS))
+  default_task = pipeline_config.PipelineConfig().task
+  demo.add_argument("--task", default=default_task, choices=list(tasks.TASKS))
   demo.add_argument("--output", required=True)
   demo.add_argument("--dataset", default=None,
                     help="one of the task's demo datasets (default: its first): " + datasets)
@@ -103,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
       "demo", help="the main job: write a task's demo data if absent, install the ImageNet "
       "weights it needs, and run the pipeline on it (scripts/run_demo.sh calls this); flags "
       "after these go to `run`")
-  run_demo.add_argument("--task", default=next(iter(tasks.TASKS)), choices=list(tasks.TASKS))
+  run_demo.add_argument("--task", default=default_task, choices=list(tasks.TASKS))
   run_demo.add_argument("--dataset", default=None,
                         help="the task's demo (default: its main one): " + datasets)
 
@@ -423,8 +424,8 @@ def _schedule(args) -> int:
   return 0
 
 
-def _install_weights(args) -> int:
-  _quiet_logs(verbose=False)
+def _install_weights(args, verbose: bool = False) -> int:
+  _quiet_logs(verbose)
   cache_dir = os.path.abspath(args.cache_dir) if args.cache_dir else None
   installer = _weights_installers()[args.name]
   present = None if args.force else installer.installed(args.name, cache_dir)
@@ -476,8 +477,9 @@ def _demo(args, extra: List[str]) -> int:
     from pipeline import demo_data  # pylint: disable=import-outside-toplevel
     print(demo_data.write_demo_data(task.name, data, name), flush=True)
   for weights in demo.weights:
+    # In this process: the run after it keeps --verbose's logs.
     if _install_weights(argparse.Namespace(name=weights, cache_dir=None, source=None,
-                                           force=False)):
+                                           force=False), verbose="--verbose" in extra):
       return 2
   return main(["run", "--task", task.name, "--data-root", data,
                "--work-dir", os.path.join(repo, demo.work_dir),

@@ -275,3 +275,18 @@ def test_a_label_agreement_gate_that_cannot_run_says_so_and_why(tmp_path):
   agreement = listed["max_label_agreement_drop"]
   assert agreement["message"] == "skipped: no blessed model yet (the first run)"
   assert agreement["figures"] == {"skipped": "no blessed model yet (the first run)"}
+
+
+def test_a_pipeline_compiled_without_gate_families_runs_every_gate_its_report_shows():
+  """Specs compiled before descriptors named the families carry no gate_families: the
+  executor takes them from the report, so no family is skipped silently."""
+  report = make_report({"a": 20, "b": 20})
+  assert executor._families_of(report) == ["classes"]  # pylint: disable=protected-access
+  for row in report["files"]:
+    row["tokens"] = 5
+  assert executor._families_of(report) == ["classes", "tokens"]  # pylint: disable=protected-access
+  names = {r.name for r in gates.evaluate(report, {}, CONFIG, None,
+                                          executor._families_of(report))}  # pylint: disable=protected-access
+  assert "min_tokens_per_document" in names and "min_classes" in names
+  series = {"class_names": [], "columns": {"features": ["t"]}, "files": []}
+  assert executor._families_of(series) == ["series"]  # pylint: disable=protected-access

@@ -109,3 +109,32 @@ def test_each_shape_of_data_has_its_own_ingestion_spec():
   assert drops <= set(component.FolderExampleGenSpec.PARAMETERS)
   assert not drops & set(table.TimeseriesExampleGenSpec.PARAMETERS)
   assert set(component.IngestSpec.PARAMETERS) <= set(table.TimeseriesExampleGenSpec.PARAMETERS)
+
+
+def test_an_old_config_file_that_star_imports_pipeline_config_still_loads(tmp_path):
+  path = tmp_path / "star_config.py"
+  path.write_text("from pipeline_config import *\n"
+                  "CONFIG = PipelineConfig(trainer=TrainerConfig(head_epochs=4),\n"
+                  "                        evaluation=EvalConfig(min_accuracy=0.5))\n")
+  config = pipeline_config.load_config(str(path))
+  assert config.image_trainer.head_epochs == 4 and config.evaluation.min_accuracy == 0.5
+
+
+def test_sections_are_fields_of_one_config_never_shared_or_given_twice():
+  import copy  # pylint: disable=import-outside-toplevel
+  config = pipeline_config.PipelineConfig()
+  other = copy.copy(config)
+  other.trainer = pipeline_config.TrainerConfig(backbone="xception")
+  assert config.image_trainer.backbone == "vgg16" and other.image_trainer.backbone == "xception"
+  with pytest.raises(TypeError, match="twice"):
+    pipeline_config.PipelineConfig(trainer=pipeline_config.TrainerConfig(),
+                                   image_trainer=pipeline_config.TrainerConfig())
+  with pytest.raises(TypeError, match="unexpected keyword argument 'trainr'"):
+    pipeline_config.PipelineConfig(sections={"trainr": None})
+  assert pipeline_config.PipelineConfig(sections={"trainer": pipeline_config.TrainerConfig(
+      backbone="resnet50")}).image_trainer.backbone == "resnet50"
+  with pytest.raises(pipeline_config.ToolkitError, match="are PipelineConfig fields"):
+    pipeline_config.register_sections("other", {"ingest": pipeline_config.IngestConfig})
+  with pytest.raises(pipeline_config.ToolkitError, match="cannot stand for"):
+    pipeline_config.register_sections("other", {"other_trainer": pipeline_config.FitConfig},
+                                      renamed={"trainer": "other_trainer"})

@@ -15,7 +15,7 @@ class DataGateSpec(ComponentSpec):
   PARAMETERS = {
       executor.GATE_CONFIG_KEY: ExecutionParameter(type=str),
       executor.HISTORY_DIR_KEY: ExecutionParameter(type=str),
-      executor.GATE_FAMILIES_KEY: ExecutionParameter(type=str),
+      executor.GATE_FAMILIES_KEY: ExecutionParameter(type=str, optional=True),
   }
   INPUTS = {
       executor.INGEST_REPORT_KEY: ChannelParameter(type=IngestReport),
@@ -46,8 +46,9 @@ class DataGate(base_component.BaseComponent):
                gate_config: str, history_dir: str,
                examples: Optional[types.BaseChannel] = None,
                blessed_model: Optional[types.BaseChannel] = None,
-               gate_families: str = "classes"):
-    """`gate_families`: the task's gate families, comma-separated (gates.FAMILIES)."""
+               gate_families: Optional[str] = None):
+    """`gate_families`: the task's gate families, comma-separated (gates.FAMILIES); None:
+    those the ingest report shows (what a pipeline compiled before the property did)."""
     super().__init__(DataGateSpec(
         ingest_report=ingest_report, anomalies=anomalies, gate_config=gate_config,
         gate_families=gate_families,

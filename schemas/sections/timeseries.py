@@ -49,7 +49,7 @@ class TimeseriesConfig:
     if not self.target_column:
       raise ToolkitError(
           "--task timeseries needs the column to forecast: pass --target-column NAME (or set "
-          "timeseries.target_column in a --config file).")
+          "timeseries_ingest.target_column in a --config file).")
     for name in ("lookback", "step", "delay"):
       if getattr(self, name) < 1:
         raise ToolkitError(f"{name} must be >= 1. Received: {name}={getattr(self, name)}")
