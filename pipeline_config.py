@@ -418,6 +418,9 @@ class PipelineConfig:
     # Only for names that are not fields: the task sections.
     if name.startswith("__") or "sections" not in self.__dict__:
       raise AttributeError(name)
+    prop = getattr(type(self), name, None)
+    if isinstance(prop, property):
+      return prop.fget(self)     # an AttributeError inside a property: raise it as it is
     try:
       return self.section(name)
     except AttributeError:

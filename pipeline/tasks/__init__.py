@@ -118,8 +118,9 @@ TASKS: Dict[str, Task] = {}
 
 def register(task: Task) -> Task:
   """Adds a task (its config sections must be registered: pipeline_config.register_sections)."""
-  missing = [s for s in {task.trainer_section, *task.trainer_sections} - SHARED_SECTIONS
-             if pipeline_config.section_owner(s) is None]
+  named = {task.trainer_section, *task.trainer_sections, task.ingest_section,
+           task.augmentation_section, task.tuning_section} - SHARED_SECTIONS - {None}
+  missing = sorted(s for s in named if pipeline_config.section_owner(s) is None)
   if missing:
     raise pipeline_config.ToolkitError(
         f"Task {task.name} names config sections nobody registered: {missing}")
