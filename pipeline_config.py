@@ -372,11 +372,7 @@ class PipelineConfig:
 
   def __init__(self, **values):
     _discover()
-    for name, value in (values.pop("sections", None) or {}).items():
-      if name in values:
-        raise TypeError(f"PipelineConfig got section {name!r} twice")
-      values[name] = value                     # checked and resolved below, as keywords
-    sections = {}
+    given = values.pop("sections", None) or {}
     for f in dataclasses.fields(self):
       if f.name == "sections":
         continue
@@ -387,15 +383,25 @@ class PipelineConfig:
       else:
         value = f.default
       object.__setattr__(self, f.name, value)
-    for name, value in values.items():
-      resolved = _RENAMED.get(name, name)
-      if resolved not in _SECTIONS:
+    for name in (*given, *values):
+      if _RENAMED.get(name, name) not in _SECTIONS:
         raise TypeError(f"PipelineConfig got an unexpected keyword argument {name!r}; its "
                         f"sections are {', '.join(sorted(_SECTIONS))}")
+    sections = {}
+    for name, value in given.items():
+      resolved = _RENAMED.get(name, name)
       if resolved in sections:
+        raise TypeError(f"PipelineConfig got section {resolved!r} twice in sections= (as "
+                        f"{name!r} too)")
+      sections[resolved] = value
+    keywords = {}
+    for name, value in values.items():       # a keyword replaces the same section in `sections`
+      resolved = _RENAMED.get(name, name)
+      if resolved in keywords:
         raise TypeError(f"PipelineConfig got section {resolved!r} twice (as {name!r} too: "
                         "an old name and its new one are the same section)")
-      sections[resolved] = value
+      keywords[resolved] = value
+    sections.update(keywords)
     object.__setattr__(self, "sections", {
         name: sections[name] if name in sections else cls() for name, (cls, _) in
         _SECTIONS.items()})

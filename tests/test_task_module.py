@@ -49,6 +49,9 @@ def test_a_config_file_with_the_old_section_names_still_loads(tmp_path):
   assert config.timeseries_ingest.target_column == "temp"
   assert config.trainer is config.image_trainer          # one section, two names
   config.validate()
+  with pytest.raises(TypeError, match="twice in sections="):
+    pipeline_config.PipelineConfig(sections={"trainer": pipeline_config.TrainerConfig(),
+                                             "image_trainer": pipeline_config.TrainerConfig()})
   with pytest.raises(TypeError, match="unexpected keyword argument 'trainr'"):
     pipeline_config.PipelineConfig(trainr=None)
 
@@ -126,6 +129,13 @@ def test_sections_are_fields_of_one_config_never_shared_or_given_twice():
   other = copy.copy(config)
   other.trainer = pipeline_config.TrainerConfig(backbone="xception")
   assert config.image_trainer.backbone == "vgg16" and other.image_trainer.backbone == "xception"
+  import dataclasses  # pylint: disable=import-outside-toplevel
+  # dataclasses.replace passes `sections` and the keyword: the keyword wins, by either name.
+  replaced = dataclasses.replace(config, image_trainer=dataclasses.replace(
+      config.image_trainer, head_epochs=2))
+  assert replaced.image_trainer.head_epochs == 2 and config.image_trainer.head_epochs == 10
+  assert dataclasses.replace(config, trainer=pipeline_config.TrainerConfig(
+      backbone="resnet50")).image_trainer.backbone == "resnet50"
   with pytest.raises(TypeError, match="twice"):
     pipeline_config.PipelineConfig(trainer=pipeline_config.TrainerConfig(),
                                    image_trainer=pipeline_config.TrainerConfig())
