@@ -227,8 +227,14 @@ class FitConfig:
   # CPU) or "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG). batch_size is the
   # global batch, split across the replicas.
   distribution: str = "auto"
+  # Warm start (from the latest blessed model, trainer/common/warm_start.py): each training
+  # phase runs this share of its epochs.
+  warm_start_epochs: float = 0.2
 
   def validate_fit(self):
+    if not 0.0 < self.warm_start_epochs <= 1.0:
+      raise ToolkitError("warm_start_epochs must be in (0, 1] (a share of each phase's "
+                         f"epochs). Received: warm_start_epochs={self.warm_start_epochs}")
     if self.distribution not in DISTRIBUTIONS:
       raise ToolkitError(f"distribution must be one of {', '.join(DISTRIBUTIONS)}. "
                          f"Received: distribution={self.distribution!r}")
@@ -287,6 +293,10 @@ class GateConfig:
   # Time series: Jensen-Shannon divergence of each feature's distribution against the last
   # accepted drop, over that drop's percentile bins (TFDV's numeric drift measure).
   max_feature_drift: float = 0.3
+  # Time series, data drops: stop on a column of the newest span that looks like a stuck
+  # sensor or a unit change against the older spans (components/timeseries_example_gen/
+  # series.py sensor_faults).
+  check_sensors: bool = True
 
   def validate(self):
     for f in dataclasses.fields(self):

@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
   demo.add_argument("--output", required=True)
   demo.add_argument("--dataset", default=None,
                     help="one of the task's demo datasets (default: its first): " + datasets)
+  demo.add_argument("--drops", action="store_true",
+                    help="write the dataset as data drops (span-<N>/ folders: monthly for "
+                    "the weather) to feed `watch` one span at a time")
   run_demo = commands.add_parser(
       "demo", help="the main job: write a task's demo data if absent, install the ImageNet "
       "weights it needs, and run the pipeline on it (scripts/run_demo.sh calls this); flags "
@@ -451,8 +454,7 @@ def _run(args) -> int:
   config = build_config(args)
   ingest_walk.check_data_root(config.data_root, config.task,
                               classes=tasks.get_task(config.task).has_classes)
-  if tasks.get_task(config.task).has_classes:
-    span_lib.detect_spans(config.data_root)   # a root mixing drops and classes fails here
+  span_lib.detect_spans(config.data_root)     # a root mixing drops and other entries fails
   if args.command == "watch" and args.interval <= 0:
     raise pipeline_config.ToolkitError(
         f"--interval must be > 0 seconds. Received: --interval {args.interval}")
@@ -608,7 +610,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     if args.command == "demo-data":
       from pipeline import demo_data  # pylint: disable=import-outside-toplevel
-      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output), args.dataset))
+      print(demo_data.write_demo_data(args.task, os.path.abspath(args.output), args.dataset,
+                                      drops=args.drops))
       return 0
     if args.command == "demo":
       return _demo(args, extra)

@@ -83,20 +83,28 @@ def _package_dir(package: str) -> str:
   return list(spec.submodule_search_locations)[0]
 
 
-def write_weather(output: str) -> int:
+def write_weather(output: str, monthly: bool = False) -> int:
   """Writes `output/<airport>.csv` (EWR, JFK, LGA): the package's hourly weather rows as they
   are, one series per airport; the time column is `time_hour` (UTC), the usual target `temp`
-  (degrees F). Returns the number of rows written."""
+  (degrees F). `monthly`: as data drops instead, `output/span-<month>/<airport>.csv`, each
+  month's rows (by `time_hour`, UTC) in its span. Returns the number of rows written."""
   source = os.path.join(_package_dir(WEATHER_PACKAGE), "data", "weather.csv")
   with open(source, encoding="utf-8", newline="") as f:
     header, *rows = list(csv.reader(f))
   origin = header.index("origin")
   os.makedirs(output, exist_ok=True)
-  for airport in sorted({row[origin] for row in rows}):
-    with open(os.path.join(output, f"{airport}.csv"), "w", encoding="utf-8", newline="") as f:
-      writer = csv.writer(f)
-      writer.writerow(header)
-      writer.writerows(row for row in rows if row[origin] == airport)
+  time_hour = header.index("time_hour")
+  months = sorted({int(row[time_hour][5:7]) for row in rows}) if monthly else [None]
+  for month in months:
+    folder = os.path.join(output, f"span-{month}") if monthly else output
+    os.makedirs(folder, exist_ok=True)
+    for airport in sorted({row[origin] for row in rows}):
+      with open(os.path.join(folder, f"{airport}.csv"), "w", encoding="utf-8",
+                newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(row for row in rows if row[origin] == airport and (
+            month is None or int(row[time_hour][5:7]) == month))
   return len(rows)
 
 
@@ -127,9 +135,17 @@ def nyc_weather(output: str) -> str:
           "--target-column temp")
 
 
-def write_demo_data(task: str, output: str, dataset: Optional[str] = None) -> str:
+def nyc_weather_drops(output: str) -> str:
+  count = write_weather(output, monthly=True)
+  return (f"Wrote {count} hourly weather rows of 2013 as 12 monthly drops (span-1/ January "
+          f"... span-12/ December, each with EWR.csv, JFK.csv, LGA.csv) to {output}; move "
+          "spans into a data root one by one and run `watch --once` after each")
+
+
+def write_demo_data(task: str, output: str, dataset: Optional[str] = None,
+                    drops: bool = False) -> str:
   """Writes a demo dataset of `task` (its descriptor's `demos`; None: the first) under
-  `output`; returns a one-line description."""
+  `output`, as data drops with `drops`; returns a one-line description."""
   from pipeline import tasks  # pylint: disable=import-outside-toplevel
   demos = tasks.get_task(task).demos
   if not demos:
@@ -144,4 +160,10 @@ def write_demo_data(task: str, output: str, dataset: Optional[str] = None) -> st
   if name not in demos:
     raise pipeline_config.ToolkitError(
         f"No {task} demo dataset {name!r}; choose {' or '.join(demos)}.")
-  return tasks.load(demos[name].writer)(output)
+  if drops and not demos[name].drops_writer:
+    with_drops = [f"--task {t.name} --dataset {d}" for t in tasks.TASKS.values()
+                  for d, demo in t.demos.items() if demo.drops_writer]
+    raise pipeline_config.ToolkitError(
+        f"The {task} demo {name!r} has no drops form; --drops works for "
+        f"{', '.join(with_drops) or 'no demo yet'}.")
+  return tasks.load(demos[name].drops_writer if drops else demos[name].writer)(output)

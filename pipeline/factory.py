@@ -46,8 +46,6 @@ def data_root_uri(config: pipeline_config.PipelineConfig) -> str:
 def drop_layout(config: pipeline_config.PipelineConfig) -> str:
   """The configured drop layout, or for "auto" the data root's own (spans.py); a data root
   that cannot be listed here (a bucket while compiling offline) is taken as span-<N>."""
-  if not tasks.get_task(config.task).has_classes:
-    return "flat"          # files anywhere under the root (no drops without classes yet)
   if config.drop_layout != "auto":
     return config.drop_layout
   root = data_root_uri(config)
@@ -75,9 +73,9 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
         f"Unknown target. Choose one of {', '.join(TARGETS)}. Received: {target!r}")
   task = tasks.get_task(config.task)
   # --no-cache also ingests every span again (the span cache lives in the artifact then).
-  drops = dict(vocabulary_uri=vocabulary_uri(config),
-               span_cache_uri=span_cache_uri(config) if config.enable_cache else None
-               ) if task.has_classes else dict(served_models=config.serving_dir)
+  drops = dict(span_cache_uri=span_cache_uri(config) if config.enable_cache else None,
+               **(dict(vocabulary_uri=vocabulary_uri(config)) if task.has_classes else
+                  dict(served_models=config.serving_dir)))
   example_gen = task.example_gen_class()(
       input_base=data_root_uri(config),
       input_pattern=span_lib.input_pattern(drop_layout(config), task.has_classes),

@@ -175,7 +175,15 @@ def _series_gates(report: dict, config, conflicts=None) -> List[GateResult]:
   short = {path: splits for path, splits in short.items() if splits}
   fewest = min((n for r in kept for n in (r["windows_per_split"] or {}).values()), default=0)
   windows = report.get("windows", {})
+  faults = {r["path"]: r["findings"]["sensor_fault"]["examples"] for r in kept
+            if "sensor_fault" in (r.get("findings") or {})}
   return [
+      GateResult("sensor_faults", not faults or not config.check_sensors,
+                 {"faults": faults, "checked": config.check_sensors},
+                 "the newest span looks broken against the older ones: " + "; ".join(
+                     f for found in faults.values() for f in found)[:1500]
+                 + ". Fix or remove that span's files (the served model stays as it is)",
+                 "check_sensors=false"),
       GateResult("max_missing_fraction", missing <= config.max_missing_fraction,
                  {"fraction": round(missing, 4), "limit": config.max_missing_fraction,
                   "worst": worst_missing and {worst_missing["path"]:

@@ -16,8 +16,10 @@ Output layout:
       report.py) with row-level findings, plus "columns" (kept, left out and why)
 """
 
+import hashlib
 import json
 import os
+import pickle
 from typing import Any, Dict, List
 
 import apache_beam as beam
@@ -29,7 +31,8 @@ from tfx.types import artifact_utils
 
 import pipeline_config
 from components.ingest import executor as ingest_executor
-from components.ingest import records, report as ingest_report, walk as ingest_walk
+from components.ingest import records, report as ingest_report, spans as span_lib, \
+    walk as ingest_walk
 from components.ingest.example_encoding import encode_example
 from components.timeseries_example_gen import series as ts
 from schemas import contracts, windows as windowing
@@ -50,6 +53,69 @@ SERIES_SUFFIX = ".csv"
 
 def seasonal_period(options: pipeline_config.TimeseriesConfig, frequency_seconds) -> int:
   return options.seasonal_period or windowing.default_seasonal_period(frequency_seconds)
+
+
+def _series_files(span: span_lib.Span, root: str):
+  """(the span's CSV files, its other files as skipped records)."""
+  walk = ingest_walk.check_data_root(span.root(root), "timeseries", ts.SeriesRecord,
+                                     classes=False)
+  for record in walk.candidates:
+    if not record.path.lower().endswith(SERIES_SUFFIX):
+      record.outcome, record.reason = records.SKIPPED, "not_csv: only *.csv files are series"
+      walk.skipped.append(record)
+  for record in walk.skipped:
+    record.path = f"{span.folder}/{record.path}" if span.folder else record.path
+  return [r for r in walk.candidates if r.path.lower().endswith(SERIES_SUFFIX)], walk.skipped
+
+
+def _parse(unit, options, max_bytes: int,
+           folders: Dict[int, "str | None"]) -> ts.ParsedSeries:
+  """parse_file on (span number, record), then the series' name in its span and the file's
+  path from the data root."""
+  span, record = unit
+  key = record.path
+  parsed = ts.parse_file(record, options, max_bytes)
+  parsed.key, parsed.span = key, span
+  if folders[span]:
+    record.path = f"{folders[span]}/{key}"
+  return parsed
+
+
+# A span's parsed files are kept under the span cache, addressed by the span's content and the
+# settings parsing reads, so a span is read once however many runs its window spans.
+SPAN_PARSE_VERSION = 1
+
+
+def _cache_entry(cache_root: str, span: span_lib.Span, root: str,
+                 options: pipeline_config.TimeseriesConfig,
+                 ingest: pipeline_config.IngestConfig) -> str:
+  manifest = f"{cache_root.rstrip('/')}/manifests/{span.folder}.json"
+  fingerprint = ingest_walk.content_fingerprint(span.root(root), manifest)
+  key = hashlib.sha256(json.dumps({
+      "version": SPAN_PARSE_VERSION, "fingerprint": fingerprint,
+      "time_column": options.time_column, "target_column": options.target_column,
+      "delimiter": options.delimiter, "max_file_bytes": ingest.max_file_bytes},
+      sort_keys=True).encode()).hexdigest()[:24]
+  return f"{cache_root.rstrip('/')}/timeseries/{span.folder}-{key}.pickle"
+
+
+def _read_cached(entry: str) -> "List[ts.ParsedSeries] | None":
+  if not tf.io.gfile.exists(entry):
+    return None
+  with tf.io.gfile.GFile(entry, "rb") as f:
+    return pickle.load(f)
+
+
+def _write_cached(keyed, entries: Dict[int, str]) -> None:
+  span, parsed = keyed
+  entry = entries.get(span)
+  if not entry:
+    return
+  tf.io.gfile.makedirs(os.path.dirname(entry))
+  partial = f"{entry}.partial"
+  with tf.io.gfile.GFile(partial, "wb") as f:
+    pickle.dump(sorted(parsed, key=lambda s: s.record.path), f)
+  tf.io.gfile.rename(partial, entry, overwrite=True)      # whole or absent
 
 
 def _drop_duplicate_files(keyed) -> List[ts.ParsedSeries]:
@@ -130,8 +196,11 @@ def series_profile(kept_rows: List[dict]) -> dict:
 
 
 def write_report(rows: List[dict], skipped_rows: List[dict], columns: dict,
-                 options: pipeline_config.TimeseriesConfig, uri: str) -> None:
+                 options: pipeline_config.TimeseriesConfig, uri: str,
+                 spans: "dict | None" = None) -> None:
   report = ingest_report.build_report(rows + skipped_rows, [], series_profile)
+  if spans:
+    report["spans"] = spans
   kept = [r for r in report["files"] if r["outcome"] in records.KEPT]
   for key in ("rows_per_split", "windows_per_split"):
     totals: Dict[str, int] = {}
@@ -229,39 +298,75 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     report_artifact = artifact_utils.get_single_instance(
         output_dict[ingest_executor.INGEST_REPORT_KEY])
 
-    walk = ingest_walk.check_data_root(root, "timeseries", ts.SeriesRecord, classes=False)
-    series_files = [r for r in walk.candidates if r.path.lower().endswith(SERIES_SUFFIX)]
-    for record in walk.candidates:
-      if not record.path.lower().endswith(SERIES_SUFFIX):
-        record.outcome, record.reason = records.SKIPPED, "not_csv: only *.csv files are series"
-        walk.skipped.append(record)
-    if not series_files:
+    available = span_lib.detect_spans(root)
+    chosen = span_lib.window_ending_at(
+        available, ingest_executor.resolved_newest_span(exec_properties), ingest.window)
+    newest = chosen[-1]
+    drops = newest.folder is not None
+    spans = [(span, *_series_files(span, root)) for span in chosen]
+    skipped = [r for _, _, others in spans for r in others]
+    if not any(files for _, files, _ in spans):
       raise pipeline_config.ToolkitError(
-          f"Data root {root} has no *.csv files; put one CSV file per series under it.")
+          f"Data root {root} has no *.csv files; put one CSV file per series under it"
+          + (" (span-<N>/<series>.csv for drops)." if drops else "."))
     splits = [(name, ingest.split_percentages[name]) for name in pipeline_config.SPLITS]
     split_names = [name for name, _ in splits]
     examples.split_names = artifact_utils.encode_split_names(split_names)
     windows.split_names = artifact_utils.encode_split_names([EVAL_SPLIT])
     contract = served_contract(exec_properties.get(SERVED_MODELS_KEY))
-    print(f"[{NAME}] reading {len(series_files)} CSV files under {root} (target "
-          f"{options.target_column!r}, time column {options.time_column!r})", flush=True)
+    cache_root = exec_properties.get(ingest_executor.SPAN_CACHE_KEY) or os.path.join(
+        examples.uri, "_spans")
+    cached, to_parse = [], []
+    for span, files, _ in spans:
+      entry = _cache_entry(cache_root, span, root, options, ingest) if drops else None
+      found = entry and _read_cached(entry)
+      if found is not None:
+        print(f"[{NAME}] span {span.number}: reusing its ingestion (same files, same "
+              "settings)", flush=True)
+        cached += found
+      else:
+        to_parse.append((span, files, entry))
+    if drops:
+      print(f"[{NAME}] spans {[s.number for s in available]} under {root}; window "
+            f"{[s.number for s in chosen]}", flush=True)
+    print(f"[{NAME}] reading {sum(len(f) for _, f, _ in to_parse)} CSV files under {root} "
+          f"(target {options.target_column!r}, time column {options.time_column!r})",
+          flush=True)
 
     with self._make_beam_pipeline() as p:
-      parsed = (
+      fresh = (
           p
-          | "ListFiles" >> beam.Create(series_files, reshuffle=False)
-          | "ParseCsv" >> beam.Map(ts.parse_file, options, ingest.max_file_bytes)
+          | "ListFiles" >> beam.Create(
+              [(span.number, record) for span, files, _ in to_parse for record in files],
+              reshuffle=False)
+          | "ParseCsv" >> beam.Map(_parse, options, ingest.max_file_bytes,
+                                   {s.number: s.folder for s, _, _ in spans})
           | "KeyByContent" >> beam.Map(
-              lambda s: (s.record.sha256 or "unread:" + s.record.path, s))
+              lambda s: ((s.span, s.record.sha256 or "unread:" + s.record.path), s))
           | "GroupByContent" >> beam.GroupByKey()
           | "DropDuplicateFiles" >> beam.FlatMap(_drop_duplicate_files))
+      if drops:
+        entries = {span.number: entry for span, _, entry in to_parse}
+        _ = (fresh
+             | "BySpan" >> beam.Map(lambda s: (s.span, s))
+             | "GroupBySpan" >> beam.GroupByKey()
+             | "CacheSpans" >> beam.Map(_write_cached, entries))
+        parsed = (
+            (fresh, p | "CachedSpans" >> beam.Create(cached, reshuffle=False))
+            | "AllSpans" >> beam.Flatten()
+            | "KeyBySeries" >> beam.Map(lambda s: (s.key, s))
+            | "GroupBySeries" >> beam.GroupByKey()
+            | "MergeSpans" >> beam.FlatMap(lambda keyed: ts.merge_spans(*keyed)))
+      else:
+        parsed = fresh
       columns = beam.pvalue.AsSingleton(
           parsed
           | "ColumnSummaries" >> beam.Map(ts.column_summary)
           | "AllSummaries" >> beam.combiners.ToList()
           | "DecideColumns" >> beam.Map(_decide, options, contract))
-      finished = parsed | "FinishSeries" >> beam.Map(ts.finish_series, columns, options,
-                                                     splits)
+      finished = parsed | "FinishSeries" >> beam.Map(
+          ts.finish_series, columns, options, splits,
+          newest.number if drops and len(chosen) > 1 else None)
       for split in split_names:
         _ = (finished
              | f"Rows[{split}]" >> beam.FlatMap(row_examples, split, columns)
@@ -274,8 +379,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       _ = (finished
            | "ReportRows" >> beam.Map(lambda s: s.record.report_row())
            | "CollectRows" >> beam.combiners.ToList()
-           | "WriteReport" >> beam.Map(write_report, [s.report_row() for s in walk.skipped],
-                                       columns, options, report_artifact.uri))
+           | "WriteReport" >> beam.Map(
+               write_report, [s.report_row() for s in skipped], columns, options,
+               report_artifact.uri,
+               {"available": [s.number for s in available],
+                "window": [s.number for s in chosen], "newest": newest.number,
+                "ingested": [s.number for s, _, _ in to_parse]} if drops else None))
 
     report = ingest_report.read_report(report_artifact.uri)
     if report["columns"]["error"]:

@@ -58,6 +58,9 @@ class SeriesRecord(records.FileRecord):
   findings: Optional[dict] = None
   # Per kept column: 21 quantiles (0%, 5%, ..., 100%) of its kept values (drift profile).
   quantiles: Optional[dict] = None
+  # Data drops: the span files this series was built from, oldest first: {"path", "span",
+  # "rows" (kept from it), "replaced" (its rows a newer span's rows replaced)}.
+  files: Optional[list] = None
 
 
 def _note(record: SeriesRecord, kind: str, detail: Optional[str] = None, count: int = 1):
@@ -149,6 +152,11 @@ class ParsedSeries:
   times: Optional[np.ndarray] = None           # epoch seconds per data row
   lines: Optional[np.ndarray] = None           # line number of each data row
   cells: Optional[Dict[str, List[str]]] = None  # column -> raw text per data row
+  # Data drops: the series' name inside its span (the same file in every span is one series)
+  # and the span of each data row (None for a flat root).
+  key: Optional[str] = None
+  span: Optional[int] = None
+  spans: Optional[np.ndarray] = None
 
 
 def parse_file(record: SeriesRecord, options: "pipeline_config.TimeseriesConfig",
@@ -225,6 +233,95 @@ def parse_file(record: SeriesRecord, options: "pipeline_config.TimeseriesConfig"
   parsed.cells = {name: [r[i] for r in kept] for i, name in enumerate(header)
                   if i != time_at}
   return parsed
+
+
+# --- step 1b: data drops ----------------------------------------------------------------
+
+def merge_spans(key: str, group: Sequence[ParsedSeries]) -> List[ParsedSeries]:
+  """The files named `key` in every span of the window -> one series in time order.
+
+  A span's rows come after the older spans'; where a newer span repeats a timestamp of an
+  older one, the newer row wins (a drop that corrects readings replaces them) and the older
+  file's replaced rows are counted in the report. The newest span's header is the series'
+  columns: an older span's row has no value for a column only newer spans have (missing),
+  and a column the newest span dropped is gone. Files that could not be read are returned as
+  they are (their own report rows); the series goes on without them."""
+  usable = sorted((p for p in group if not p.record.outcome), key=lambda p: p.span)
+  others = [p for p in group if p.record.outcome]
+  if not usable:
+    return others
+  newest = usable[-1]
+  merged = SeriesRecord(path=key, sha256=newest.record.sha256, files=[], rows=0,
+                        time_format=newest.record.time_format)
+  times, lines = np.zeros(0), np.zeros(0, np.int64)
+  spans, source = np.zeros(0, np.int64), np.zeros(0, np.int64)
+  cells: Dict[str, list] = {name: [] for name in newest.cells}
+  for k, part in enumerate(usable):
+    repeated = np.isin(times, part.times)              # older rows this span has too
+    if repeated.any():
+      for j, count in enumerate(np.bincount(source[repeated], minlength=k)):
+        merged.files[j]["replaced"] += int(count)
+        merged.files[j]["rows"] -= int(count)
+      _note(merged, "replaced_by_newer_span",
+            f"{int(repeated.sum())} rows from {iso(times[repeated].min())} to "
+            f"{iso(times[repeated].max())} are also in {part.record.path}; its rows are kept",
+            count=int(repeated.sum()))
+      keep = ~repeated
+      times, lines, spans, source = times[keep], lines[keep], spans[keep], source[keep]
+      cells = {name: [v for v, kept in zip(values, keep) if kept]
+               for name, values in cells.items()}
+    n = len(part.times)
+    times = np.concatenate([times, part.times])
+    lines = np.concatenate([lines, part.lines])
+    spans = np.concatenate([spans, np.full(n, part.span, np.int64)])
+    source = np.concatenate([source, np.full(n, k, np.int64)])
+    for name in cells:
+      cells[name].extend(part.cells.get(name, [""] * n))
+    merged.files.append({"path": part.record.path, "span": part.span, "rows": n,
+                         "replaced": 0})
+    merged.rows += part.record.rows or 0
+    for kind, entry in (part.record.findings or {}).items():
+      for example in entry["examples"]:
+        _note(merged, kind, f"{part.record.path}: {example}", count=0)
+      _note(merged, kind, None, count=entry["count"])
+  return others + [ParsedSeries(merged, header=newest.header, times=times, lines=lines,
+                                cells=cells, key=key, span=newest.span, spans=spans)]
+
+
+# A new span's column is a broken sensor or a unit change when (each needs both):
+#   constant: one value over the span, where the older spans vary, and that value is not
+#     what they mostly read (a dry month of zero rain is not a fault);
+#   level:    the span's median lies outside every older value and SENSOR_IQRS interquartile
+#     ranges of the older values from their median (°F for °C, Pa for hPa).
+SENSOR_MIN_ROWS = 10
+SENSOR_IQRS = 3.0
+
+
+def sensor_faults(values: np.ndarray, spans: np.ndarray, newest: int,
+                  features: Sequence[str]) -> List[str]:
+  """What looks wrong in the newest span's columns against the older spans' (messages)."""
+  faults = []
+  new_rows, old_rows = spans == newest, spans < newest
+  for j, name in enumerate(features):
+    new, old = values[new_rows, j], values[old_rows, j]
+    new, old = new[np.isfinite(new)], old[np.isfinite(old)]
+    if len(new) < SENSOR_MIN_ROWS or len(old) < SENSOR_MIN_ROWS:
+      continue
+    if np.ptp(new) == 0 and np.ptp(old) > 0 and np.mean(old == new[0]) < 0.5:
+      faults.append(f"{name} reads {new[0]:g} in every one of its {len(new)} rows of span "
+                    f"{newest}, where the older spans vary ({old.min():g} to {old.max():g}): "
+                    "a stuck sensor?")
+      continue
+    q25, median, q75 = np.quantile(old, [0.25, 0.5, 0.75])
+    spread = q75 - q25 or np.std(old)
+    level = float(np.median(new))
+    if spread > 0 and (level < old.min() or level > old.max()) and (
+        abs(level - median) > SENSOR_IQRS * spread):
+      faults.append(f"{name} has median {level:g} in span {newest}, outside every value of "
+                    f"the older spans ({old.min():g} to {old.max():g}; median {median:g}), "
+                    f"{abs(level - median) / spread:.1f} interquartile ranges away: a unit "
+                    "change (e.g. °F for °C) or a broken sensor?")
+  return faults
 
 
 def _to_numbers(cells: List[str]) -> Tuple[np.ndarray, np.ndarray]:
@@ -408,7 +505,10 @@ def _runs(mask: np.ndarray) -> List[Tuple[int, int]]:
 
 def finish_series(parsed: ParsedSeries, columns: dict,
                   options: "pipeline_config.TimeseriesConfig",
-                  split_percentages: Sequence[Tuple[str, int]]) -> FinishedSeries:
+                  split_percentages: Sequence[Tuple[str, int]],
+                  newest_span: Optional[int] = None) -> FinishedSeries:
+  """`newest_span`: with data drops, the span being judged: its rows are checked against the
+  older spans' (sensor_faults)."""
   record = parsed.record
   done = FinishedSeries(record)
   if record.outcome:
@@ -430,6 +530,9 @@ def finish_series(parsed: ParsedSeries, columns: dict,
       _note(record, "unparseable_value", f"line {parsed.lines[i]}: {name} "
             f"{parsed.cells[name][i]!r} is not a number")
   times, lines = parsed.times, parsed.lines
+  if parsed.spans is not None and newest_span is not None:
+    for fault in sensor_faults(values, parsed.spans, newest_span, features):
+      _note(record, "sensor_fault", f"{record.path}: {fault}")
 
   order = np.argsort(times, kind="stable")       # file order among equal timestamps
   out_of_order = int(np.sum(np.diff(times) < 0))

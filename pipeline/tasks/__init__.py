@@ -28,6 +28,9 @@ class Demo:
   # ImageNet weights the demo installs first (`python -m pipeline weights install NAME`).
   weights: Tuple[str, ...] = ()
   about: str = ""
+  # "module.function(output) -> one-line description", writing the same data as data drops
+  # (`demo-data --drops`: <output>/span-<N>/...), or None when the demo has no drops form.
+  drops_writer: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +165,7 @@ SHARED_FLAGS = (
     Flag("seed", None, "seed", int),
     Flag("class_weights", None, "class_weights", evaluation="classification"),
     Flag("distribution", None, "distribution"),
+    Flag("warm_start_epochs", None, "warm_start_epochs", float),
     Flag("min_accuracy", "evaluation", "min_accuracy", float, evaluation="classification"),
     Flag("max_accuracy_drop", "evaluation", "max_accuracy_drop", float,
          evaluation="classification"),

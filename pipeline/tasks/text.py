@@ -22,6 +22,7 @@ TASK = register(Task(
     trainer_sections=("text_trainer", "text_ingest"),
     trainer_section="text_trainer",
     gates=("classes", "tokens"),
+    warm_start=True,
     flags=sections.FLAGS,
     data_root="<root>/<class>/<documents> (or span-<N>/ or YYYY-MM-DD/ drops of them)",
     demos={"bbc_news": Demo("demo_data/bbc_news", "work/bbc_news",

@@ -27,11 +27,13 @@ TASK = register(Task(
     evaluator_examples="windows",
     has_classes=False,
     gates=("series",),
+    warm_start=True,
     flags=sections.FLAGS,
     data_root="CSV files, one series each, anywhere under the root",
     demos={"nyc_weather": Demo("demo_data/nyc_weather", "work/nyc_weather",
                                "pipeline/timeseries_demo_config.py",
                                "pipeline.demo_data.nyc_weather",
                                about="2013 hourly weather at the New York airports, "
-                               "temperature 24 h ahead")},
+                               "temperature 24 h ahead",
+                               drops_writer="pipeline.demo_data.nyc_weather_drops")},
     baseline_skip=f"{__name__}.baseline_skip"))

@@ -64,8 +64,6 @@ class TrainerConfig(FitConfig):
   # Where phase 1 caches the frozen base's features (any tf.io.gfile path); None: the
   # pipeline uses <work_dir>/feature_cache, "" turns the cache off.
   feature_cache_dir: Optional[str] = None
-  # Warm start (from the latest blessed model): each phase runs this share of its epochs.
-  warm_start_epochs: float = 0.2
   # Also train the small convnet from scratch on the same splits and report both models' eval
   # accuracy (trainer/image/image_baselines.py): what the pretrained base is worth on this data.
   scratch_baseline: bool = False

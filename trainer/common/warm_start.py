@@ -1,7 +1,9 @@
 """Warm start (data drops): the Trainer starts from the latest blessed model's weights.
 
-The image Trainer saves its Keras weights and labels inside the serving model, in
-`<serving model>/assets.extra/warm_start/{weights.h5,labels.json}` (assets.extra is the
+Every task's Trainer saves its Keras weights and labels inside the serving model, in
+`<serving model>/assets.extra/warm_start/{weights.h5,labels.json}` plus what the task needs
+to map them onto a new model (the text vocabulary's tokens, a forecaster's features and
+normalisation statistics: `extra` JSON files) (assets.extra is the
 SavedModel folder for extra files that serving ignores), so the Pusher's copy of the model
 carries them. Models trained before that kept them beside the serving model
 (`<model artifact>/warm_start/`); `load` looks there too. With the same label vocabulary every
@@ -14,9 +16,10 @@ only, so the weights go through a local temporary file copied with tf.io.gfile.
 """
 
 import json
+import math
 import os
 import tempfile
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 from tensorflow import keras
@@ -38,17 +41,35 @@ def _legacy_warm_start_dir(serving_model_dir: str) -> str:
   return os.path.join(os.path.dirname(serving_model_dir.rstrip("/")), WARM_START_DIR)
 
 
-def save(model: keras.Model, label_names: List[str], serving_model_dir: str) -> None:
+def save(model: keras.Model, label_names: List[str], serving_model_dir: str,
+         extra: Optional[Dict[str, object]] = None) -> None:
   """Writes the weights and labels into the exported serving model (call after the export:
-  the SavedModel writer owns the rest of that folder)."""
+  the SavedModel writer owns the rest of that folder); `extra`: file name -> JSON value."""
   folder = warm_start_dir(serving_model_dir)
   tf.io.gfile.makedirs(folder)
   with tempfile.TemporaryDirectory(prefix="warm-start-") as local:
     local_weights = os.path.join(local, WEIGHTS_FILE)
     model.save_weights(local_weights)            # HDF5 through h5py: a local file
     tf.io.gfile.copy(local_weights, os.path.join(folder, WEIGHTS_FILE), overwrite=True)
-  with tf.io.gfile.GFile(os.path.join(folder, LABELS_FILE), "w") as f:
-    json.dump(label_names, f, ensure_ascii=False)
+  for name, value in {LABELS_FILE: label_names, **(extra or {})}.items():
+    with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
+      json.dump(value, f, ensure_ascii=False)
+
+
+def read_extra(base_model: Optional[str], name: str) -> Optional[object]:
+  """A JSON file `save` wrote with the base model's weights, or None (no base model, or one
+  saved without it)."""
+  folder = _saved_folder(base_model) if base_model else None
+  path = folder and os.path.join(folder, name)
+  if not path or not tf.io.gfile.exists(path):
+    return None
+  with tf.io.gfile.GFile(path) as f:
+    return json.load(f)
+
+
+def fewer_epochs(epochs: int, fraction: float) -> int:
+  """A warm-started phase's epochs: `fraction` of them, at least one (none stays none)."""
+  return max(1, math.ceil(epochs * fraction)) if epochs else 0
 
 
 def _transfer(source: keras.Model, target: keras.Model) -> int:
@@ -82,10 +103,14 @@ def _load_weights(model: keras.Model, weights: str) -> None:
 
 
 def load(model: keras.Model, label_names: List[str], base_model: Optional[str],
-         build: Callable[[int], keras.Model], model_run_dir: str) -> Optional[dict]:
+         build: Callable[[int], keras.Model], model_run_dir: str,
+         adapt: Optional[Callable[[keras.Model, keras.Model], Optional[str]]] = None
+         ) -> Optional[dict]:
   """Starts `model` from the base model's weights when they fit; returns what was done (also
   written to model_run_dir/warm_start.json), or None for a cold start. `build(n)` builds the
-  same architecture with n outputs."""
+  base model's architecture with n outputs; `adapt(previous, model)`, run after the layers
+  that fit were copied, maps the rest (rows of a vocabulary, normalisation statistics) and
+  returns a note for the record (or None)."""
   if not base_model:
     return None
   folder = _saved_folder(base_model)
@@ -104,16 +129,20 @@ def load(model: keras.Model, label_names: List[str], base_model: Optional[str],
             flush=True)
       return None
     copied = _transfer(previous, model)
-    if not copied:
+    note = adapt(previous, model) if adapt else None
+    if not copied and not note:
       print("[Trainer] cold start: no layer of the blessed model fits", flush=True)
       return None
     mode = "full" if base_labels == label_names else "all but the output layer"
+    if note:
+      mode = f"{mode}; {note}"
   else:
     print("[Trainer] cold start: the blessed model's labels are not a prefix of the label "
           "vocabulary", flush=True)
     return None
   record = {"from": os.path.dirname(base_model.rstrip("/")), "mode": mode,
             "base_labels": len(base_labels), "labels": len(label_names)}
+  tf.io.gfile.makedirs(model_run_dir)
   with tf.io.gfile.GFile(os.path.join(model_run_dir, RECORD_FILE), "w") as f:
     json.dump(record, f, indent=1)
   print(f"[Trainer] warm start from {record['from']} ({mode})", flush=True)

@@ -15,7 +15,6 @@ The recipe reads top to bottom in `train`:
 
 import dataclasses
 import json
-import math
 import os
 import posixpath
 from typing import List, Optional, Sequence
@@ -108,9 +107,10 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
         backbone, n, config.image_size, None, config.dense_units, config.dropout)[0],
         model_run_dir)
     if warm:
+      share = config.warm_start_epochs
       config = dataclasses.replace(
-          config, head_epochs=_fewer(config.head_epochs, config.warm_start_epochs),
-          fine_tune_epochs=_fewer(config.fine_tune_epochs, config.warm_start_epochs))
+          config, head_epochs=warm_start.fewer_epochs(config.head_epochs, share),
+          fine_tune_epochs=warm_start.fewer_epochs(config.fine_tune_epochs, share))
     counts = data.label_counts(train_files, len(label_names))
     class_weight = hygiene.class_weights(counts, config.class_weights)
     print(f"[Trainer] {counts.sum()} training images per class {counts.tolist()}; class "
@@ -197,10 +197,6 @@ def train(config: pipeline_config.TrainerConfig, train_files: List[str],
   if evaluated:
     contracts.write_eval_figures(serving_model_dir, evaluated["accuracy"], evaluated["examples"])
   return model
-
-
-def _fewer(epochs: int, fraction: float) -> int:
-  return max(1, math.ceil(epochs * fraction)) if epochs else 0
 
 
 def write_reports(model: keras.Model, feature_layer: str, history: dict,

@@ -22,6 +22,7 @@ embeddings only), reports/{training_curves,confusion_matrix,model}.png,
 reports/confidently_wrong.md, checkpoints/, logs/ (TensorBoard).
 """
 
+import dataclasses
 import json
 import os
 import posixpath
@@ -34,7 +35,7 @@ from tensorflow import keras
 
 import pipeline_config
 from schemas import contracts
-from trainer.common import distribution, examples, export, hygiene, reports
+from trainer.common import distribution, examples, export, hygiene, reports, warm_start
 from trainer.text import baselines, documents, embeddings, models, normalise, \
     vectorization, wrong_examples
 
@@ -52,20 +53,24 @@ def run_fn(fn_args) -> None:
   train(config, fn_args.train_files, fn_args.eval_files,
         [posixpath.join(uri, "Split-eval", "*")], examples.read_label_names(uri),
         fn_args.serving_model_dir, fn_args.model_run_dir, max_chars=ingest.max_chars,
-        ingest=ingest)
+        ingest=ingest, base_model=getattr(fn_args, "base_model", None))
 
 
 def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
           validation_files: List[str], eval_files: List[str], label_names: List[str],
           serving_model_dir: str, model_run_dir: str,
           max_chars: Optional[int] = None,
-          ingest: Optional[pipeline_config.TextIngestConfig] = None) -> keras.Model:
+          ingest: Optional[pipeline_config.TextIngestConfig] = None,
+          base_model: Optional[str] = None) -> keras.Model:
   """Trains, reports, scores the baselines and exports; returns the end-to-end model
   (1-D tf.string documents in, probabilities out). The exported signatures first do to a
   raw document what ingestion did (drop a BOM, compose to NFC, cut at `max_chars`).
 
   `validation_files` drive EarlyStopping, ReduceLROnPlateau and the checkpoint choice;
-  `eval_files` are only scored (baselines.json, confidently_wrong.md).
+  `eval_files` are only scored (baselines.json, confidently_wrong.md). With `base_model` (the
+  latest blessed model's serving dir) of the same architecture, the model starts from its
+  weights (a token's rows follow the token into this run's vocabulary: warm_start_from) and
+  each phase runs `warm_start_epochs` of its epochs.
   """
   config.validate()
   # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
@@ -100,6 +105,13 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
   # Built, compiled and fitted under the configured tf.distribute strategy.
   with strategy.scope():
     model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
+    if warm_start_from(config, model, vocabulary, label_names, base_model, model_run_dir):
+      share = config.warm_start_epochs
+      config = dataclasses.replace(
+          config, epochs=warm_start.fewer_epochs(config.epochs, share),
+          fine_tune_epochs=warm_start.fewer_epochs(config.fine_tune_epochs, share))
+      print(f"[Trainer] warm start: {config.epochs} epochs (warm_start_epochs={share})",
+            flush=True)
 
     counts = examples.label_counts(train_files, len(label_names))
     class_weight = hygiene.class_weights(counts, config.class_weights)
@@ -146,7 +158,76 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
                            preprocess=serving_normaliser(ingest, max_chars))
   contracts.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
                             scores["eval_examples"])
+  warm_start.save(model, label_names, serving_model_dir,
+                  {TOKENS_FILE: vocabulary, ARCHITECTURE_FILE: architecture(config, model)})
   return end_to_end
+
+
+TOKENS_FILE = "tokens.json"
+ARCHITECTURE_FILE = "text_model.json"
+
+
+def architecture(config: pipeline_config.TextTrainerConfig, model: keras.Model) -> dict:
+  """What a blessed model's weights need to fit this run's (besides the vocabulary)."""
+  return {"model": config.model, "ngrams": config.ngrams, "dense_units": config.dense_units,
+          "bow_output_mode": config.bow_output_mode,
+          "sequence_length": config.sequence_length,
+          "embedding_dim": (model.get_layer(models.EMBEDDING).output_dim
+                            if config.model != "bow" else None)}
+
+
+def token_layer(config: pipeline_config.TextTrainerConfig) -> str:
+  """The layer with one row of weights per vocabulary entry."""
+  return "dense" if config.model == "bow" else models.EMBEDDING
+
+
+def warm_start_from(config, model: keras.Model, vocabulary: List[str],
+                    label_names: List[str], base_model: Optional[str],
+                    model_run_dir: str) -> Optional[dict]:
+  """Starts `model` from the blessed model when the architecture is the same. The vocabulary
+  is adapted afresh on this run's train split: a token's rows of the token layer (the bag of
+  n-grams' first Dense, or the Embedding) are the blessed model's where it had the token, and
+  new tokens keep their initial rows (pretrained vectors with --embeddings)."""
+  if not base_model:
+    return None
+  tokens = warm_start.read_extra(base_model, TOKENS_FILE)
+  saved = warm_start.read_extra(base_model, ARCHITECTURE_FILE)
+  mine = architecture(config, model)
+  if tokens is None or saved is None:
+    print(f"[Trainer] cold start: the blessed model {base_model} has no saved vocabulary",
+          flush=True)
+    return None
+  if saved != mine:
+    print("[Trainer] cold start: the blessed model differs in " + ", ".join(
+        f"{k} ({saved.get(k)} -> {v})" for k, v in mine.items() if saved.get(k) != v),
+        flush=True)
+    return None
+  layer = model.get_layer(token_layer(config))
+  initial = layer.get_weights()
+
+  def remap(previous: keras.Model, new: keras.Model) -> str:
+    if tokens == vocabulary:
+      return "same vocabulary"
+    old_rows = previous.get_layer(token_layer(config)).get_weights()
+    index = {t: i for i, t in enumerate(tokens)}
+    pairs = np.array([(i, index[t]) for i, t in enumerate(vocabulary) if t in index],
+                     dtype=np.int64).reshape(-1, 2)
+    rows = initial[0].copy()
+    rows[pairs[:, 0]] = old_rows[0][pairs[:, 1]]
+    new.get_layer(token_layer(config)).set_weights([rows, *old_rows[1:]])
+    return (f"{len(pairs)} of {len(vocabulary)} vocabulary entries' weights reused from the "
+            f"blessed model's {len(tokens)}, {len(vocabulary) - len(pairs)} new")
+
+  return warm_start.load(
+      model, label_names, base_model,
+      lambda n: models.build_classifier(config, len(tokens), n, None) if config.model == "bow"
+      else _sequence_model(config, len(tokens), n, mine["embedding_dim"]),
+      model_run_dir, adapt=remap)
+
+
+def _sequence_model(config, vocabulary_size: int, classes: int, dimension: int):
+  return models.build_classifier(dataclasses.replace(config, embedding_dim=dimension),
+                                 vocabulary_size, classes, None)
 
 
 def serving_normaliser(ingest: Optional[pipeline_config.TextIngestConfig],

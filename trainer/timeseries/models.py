@@ -126,3 +126,70 @@ def _body(config: pipeline_config.TimeseriesTrainerConfig, x):
   if config.dropout:
     x = layers.Dropout(config.dropout)(x)
   return x
+
+
+# --- warm start -------------------------------------------------------------------------
+
+def refit_to_statistics(model: keras.Model, old_mean: np.ndarray, old_variance: np.ndarray,
+                        mean: np.ndarray, variance: np.ndarray, target_index: int,
+                        residual: bool) -> str:
+  """Re-expresses weights learnt under the old normalisation statistics for the new ones, so
+  that the warm-started model forecasts what the blessed model did before it trains at all.
+
+  The model normalises with the new window's train-split statistics (x_new = (x - m') / s').
+  The old weights expect x_old = (x - m) / s = x_new * s'/s + (m' - m)/s: the first layer's
+  input weights are scaled per feature by s'/s and its bias takes W (m' - m)/s (exact for
+  Dense, GRU and LSTM; for Conv1D exact away from the window's edges, where "same" padding
+  pads zeros). The output scales back to target units with the new target std (and mean,
+  for a level head): its Dense is scaled by std/std' (and shifted by (mean - mean')/std')."""
+  scale = np.sqrt(np.maximum(variance, 1e-12) / np.maximum(old_variance, 1e-12))
+  shift = (mean - old_mean) / np.sqrt(np.maximum(old_variance, 1e-12))
+  first = _first_weighted_after(model, "train_normalisation")
+  for layer in (first.forward_layer, first.backward_layer) if isinstance(
+      first, keras.layers.Bidirectional) else (first,):
+    _refit_input_layer(layer, scale, shift)
+  head = model.get_layer("change" if residual else "level")
+  kernel, bias = head.get_weights()
+  std_ratio = float(np.sqrt(max(old_variance[target_index], 1e-12) /
+                            max(variance[target_index], 1e-12)))
+  bias = bias * std_ratio
+  if not residual:
+    bias = bias + (old_mean[target_index] - mean[target_index]) / float(
+        np.sqrt(max(variance[target_index], 1e-12)))
+  head.set_weights([kernel * std_ratio, bias])
+  ratio = float(max(np.max(scale), 1.0 / max(np.min(scale), 1e-12)))
+  return (f"weights re-expressed for the new normalisation statistics (feature stds changed "
+          f"by up to {ratio:.2f}x, means by up to {float(np.max(np.abs(shift))):.2f} old stds)")
+
+
+def _first_weighted_after(model: keras.Model, name: str) -> keras.layers.Layer:
+  """The first layer with weights after `name` in the model's layer order."""
+  layers = model.layers
+  start = [layer.name for layer in layers].index(name)
+  return next(layer for layer in layers[start + 1:] if layer.get_weights())
+
+
+def _refit_input_layer(layer: keras.layers.Layer, scale: np.ndarray, shift: np.ndarray
+                       ) -> None:
+  weights = layer.get_weights()
+  features = len(scale)
+  if isinstance(layer, keras.layers.Dense):        # after Flatten: rows [time, feature]
+    kernel, bias = weights
+    rows = kernel.shape[0] // features
+    s, b = np.tile(scale, rows), np.tile(shift, rows)
+    layer.set_weights([kernel * s[:, None], bias + b @ kernel])
+  elif isinstance(layer, keras.layers.Conv1D):
+    kernel, bias = weights                          # [width, features, filters]
+    layer.set_weights([kernel * scale[None, :, None],
+                       bias + np.einsum("wfc,f->c", kernel, shift)])
+  elif isinstance(layer, (keras.layers.GRU, keras.layers.LSTM)):
+    kernel, recurrent, bias = weights               # kernel [features, gates * units]
+    extra = shift @ kernel
+    if bias.ndim == 2:                              # GRU reset_after: [input, recurrent] biases
+      bias = bias.copy()
+      bias[0] += extra
+    else:
+      bias = bias + extra
+    layer.set_weights([kernel * scale[:, None], recurrent, bias])
+  else:
+    raise ValueError(f"No rule to re-express {type(layer).__name__} for new statistics")

@@ -22,7 +22,7 @@ import json
 import os
 import posixpath
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -30,7 +30,7 @@ from tensorflow import keras
 
 import pipeline_config
 from schemas import contracts, windows as windowing
-from trainer.common import distribution, examples, export, hygiene, reports
+from trainer.common import distribution, examples, export, hygiene, reports, warm_start
 from trainer.timeseries import data, models
 
 CONFIG_KEY = "timeseries_trainer"
@@ -44,7 +44,8 @@ def run_fn(fn_args) -> None:
   uri = examples.examples_uri(fn_args.train_files)
   train(config, fn_args.train_files, fn_args.eval_files,
         [posixpath.join(uri, "Split-eval", "*")], contracts.read_features(uri),
-        fn_args.serving_model_dir, fn_args.model_run_dir)
+        fn_args.serving_model_dir, fn_args.model_run_dir,
+        base_model=getattr(fn_args, "base_model", None))
 
 
 def absolute_errors(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
@@ -56,10 +57,14 @@ def absolute_errors(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
 
 def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str],
           validation_files: List[str], eval_files: List[str], described: dict,
-          serving_model_dir: str, model_run_dir: str) -> keras.Model:
+          serving_model_dir: str, model_run_dir: str,
+          base_model: Optional[str] = None) -> keras.Model:
   """Trains, scores the baselines, reports and exports; returns the model (raw windows in).
   `described` is the features.json ingestion wrote (features, target, lookback, step, delay,
-  seasonal_period)."""
+  seasonal_period). With `base_model` (the latest blessed model's serving dir) of the same
+  inputs and architecture, the model starts from its weights, re-expressed for this window's
+  normalisation statistics (models.refit_to_statistics), and trains `warm_start_epochs` of
+  its epochs."""
   config.validate()
   # First: MultiWorkerMirroredStrategy configures collective ops before TensorFlow's eager
   # context starts (datasets, layers).
@@ -91,13 +96,19 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
 
   # Built, compiled and fitted under the configured tf.distribute strategy.
   with strategy.scope():
-    model = models.build_forecaster(config, lookback, windowing.sampled_rows(
-        lookback, described["step"]), mean, variance, target)
+    positions = windowing.sampled_rows(lookback, described["step"])
+    model = models.build_forecaster(config, lookback, positions, mean, variance, target)
+    epochs = config.epochs
+    if warm_start_from(config, described, base_model, model, positions, mean, variance,
+                       model_run_dir):
+      epochs = warm_start.fewer_epochs(config.epochs, config.warm_start_epochs)
+      print(f"[Trainer] warm start: {epochs} of {config.epochs} epochs "
+            f"(warm_start_epochs={config.warm_start_epochs})", flush=True)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=absolute_errors)
     history = {"train": hygiene.fit_phase(model, config, model_run_dir, "train",
                                           windows("train", shuffle=True), windows("validation"),
-                                          config.epochs)}
+                                          epochs)}
   print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
   with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
     json.dump(history, f, indent=1, default=float)
@@ -115,7 +126,53 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
   write_reports(model, history, eval_rows, ends["eval"], forecast, scores, described,
                 config.plot_rows, model_run_dir)
   export_forecaster(model, described, serving_model_dir)
+  warm_start.save(model, [], serving_model_dir,
+                  {FORECASTER_FILE: forecaster_record(config, described, mean, variance)})
   return model
+
+
+FORECASTER_FILE = "forecaster.json"
+# What must agree for a blessed forecaster's weights to mean the same in this one.
+_SAME_INPUTS = ("features", "target", "lookback", "step", "delay")
+_SAME_ARCHITECTURE = ("model", "residual", "units", "dense_units")
+
+
+def forecaster_record(config: pipeline_config.TimeseriesTrainerConfig, described: dict,
+                      mean: np.ndarray, variance: np.ndarray) -> dict:
+  """Saved with the weights: what a warm start checks, and the statistics they were fitted
+  under."""
+  return {**{k: described[k] for k in _SAME_INPUTS},
+          **{k: getattr(config, k) for k in _SAME_ARCHITECTURE},
+          "mean": [float(v) for v in mean], "variance": [float(v) for v in variance]}
+
+
+def warm_start_from(config, described: dict, base_model: Optional[str], model: keras.Model,
+                    positions, mean: np.ndarray, variance: np.ndarray,
+                    model_run_dir: str) -> Optional[dict]:
+  """Starts `model` from the blessed forecaster when its inputs and architecture are this
+  run's; returns the record, or None (a cold start, with the reason printed)."""
+  if not base_model:
+    return None
+  saved = warm_start.read_extra(base_model, FORECASTER_FILE)
+  mine = forecaster_record(config, described, mean, variance)
+  if saved is None:
+    print(f"[Trainer] cold start: the blessed model {base_model} has no saved forecaster "
+          "weights", flush=True)
+    return None
+  differ = [k for k in (*_SAME_INPUTS, *_SAME_ARCHITECTURE) if saved.get(k) != mine[k]]
+  if differ:
+    print("[Trainer] cold start: the blessed forecaster differs in "
+          + ", ".join(f"{k} ({saved.get(k)} -> {mine[k]})" for k in differ), flush=True)
+    return None
+  old_mean, old_variance = np.asarray(saved["mean"]), np.asarray(saved["variance"])
+  target = described["features"].index(described["target"])
+  return warm_start.load(
+      model, [], base_model,
+      lambda _: models.build_forecaster(config, described["lookback"], positions, old_mean,
+                                        old_variance, target),
+      model_run_dir,
+      adapt=lambda _, new: models.refit_to_statistics(
+          new, old_mean, old_variance, mean, variance, target, config.residual))
 
 
 def write_baselines(actual: np.ndarray, forecast: np.ndarray,
