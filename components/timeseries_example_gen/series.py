@@ -294,7 +294,7 @@ def merge_spans(key: str, group: Sequence[ParsedSeries]) -> List[ParsedSeries]:
 #   level:    the span's median lies outside every older value and SENSOR_IQRS interquartile
 #     ranges of the older values from their median (°F for °C, Pa for hPa).
 SENSOR_MIN_ROWS = 10
-SENSOR_IQRS = 3.0
+SENSOR_IQRS = 2.0
 
 
 def sensor_faults(values: np.ndarray, spans: np.ndarray, newest: int,
