@@ -83,8 +83,7 @@ def test_vertex_json_names_the_image_the_resolver_and_the_span_driver(compiled):
     assert len(example_gen) == 1
     hook = example_gen[0]["lifecycle"]["preCacheCheck"]
     assert hook["command"][-1] == DRIVER
-    assert ("{SPAN}" in json.dumps(_tasks(spec))) == (task != "timeseries"), (
-        "the input pattern names drops (time series read every CSV)")
+    assert "{SPAN}" in json.dumps(_tasks(spec)), "the input pattern names the drops"
 
 
 def test_no_path_of_the_compiling_machine_in_either_file(compiled, tmp_path):
@@ -106,13 +105,13 @@ def test_kfp_never_caches_ingestion_or_the_pushed_model(compiled):
     assert "Trainer" not in uncached
 
 
-def test_time_series_reads_every_csv_and_other_tasks_name_the_drops(compiled):
+def test_every_task_names_the_drops_time_series_too(compiled):
   patterns = {task: json.loads(json.loads(compiled[task, "vertex"][1])["pipelineSpec"]["root"][
       "dag"]["tasks"][f"{task.capitalize()}ExampleGen"]["inputs"]["parameters"]["input_config"][
           "runtimeValue"]["constantValue"]["stringValue"])["splits"][0]["pattern"]
               for task in BUILT_IN_TASKS}
   assert patterns == {"image": "span-{SPAN}/*/*", "text": "span-{SPAN}/*/*",
-                      "timeseries": "*"}
+                      "timeseries": "span-{SPAN}/*"}
 
 
 def test_compile_refuses_what_a_cluster_cannot_use(tmp_path):
