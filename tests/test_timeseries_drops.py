@@ -13,7 +13,7 @@ from components.data_gate import gates
 from components.ingest import executor as ingest_executor
 from components.timeseries_example_gen import executor
 from tests import timeseries_factory as factory
-from tests.test_timeseries_ingest import ROW_SPEC, read
+from tests.test_timeseries_ingest import ROW_SPEC, read, run_executor
 
 OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)
 SPAN_HOURS = 240
@@ -45,21 +45,8 @@ def report_of(artifacts):
 
 def ingest(root, out, cache, window=None, options=OPTIONS):
   """The executor as the pipeline runs it: with the span cache and --window."""
-  import tfx.types.standard_artifacts as standard_artifacts  # pylint: disable=import-outside-toplevel
-  from components.artifacts import IngestReport  # pylint: disable=import-outside-toplevel
-  artifacts = {}
-  for key, cls in ((ingest_executor.EXAMPLES_KEY, standard_artifacts.Examples),
-                   (executor.WINDOWS_KEY, standard_artifacts.Examples),
-                   (ingest_executor.INGEST_REPORT_KEY, IngestReport)):
-    artifacts[key] = cls()
-    artifacts[key].uri = os.path.join(out, key)
-  executor.Executor().Do({}, {k: [a] for k, a in artifacts.items()}, {
-      ingest_executor.INPUT_BASE_KEY: root,
-      ingest_executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
-          pipeline_config.IngestConfig(window=window)),
-      ingest_executor.TASK_CONFIG_KEY: pipeline_config.to_json(options),
-      ingest_executor.SPAN_CACHE_KEY: cache})
-  return artifacts
+  return run_executor(root, out, options, pipeline_config.IngestConfig(window=window),
+                      span_cache=cache)
 
 
 def hours_of(artifacts, split):

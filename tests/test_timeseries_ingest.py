@@ -22,7 +22,8 @@ from tests import timeseries_factory as factory
 OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)
 
 
-def run_executor(root, out, options=OPTIONS, ingest=None, served_models=None):
+def run_executor(root, out, options=OPTIONS, ingest=None, served_models=None, span_cache=None):
+  """The executor as the pipeline runs it; `span_cache` as the pipeline passes it for drops."""
   artifacts = {}
   for key, cls in ((ingest_executor.EXAMPLES_KEY, standard_artifacts.Examples),
                    (executor.WINDOWS_KEY, standard_artifacts.Examples),
@@ -34,7 +35,8 @@ def run_executor(root, out, options=OPTIONS, ingest=None, served_models=None):
       ingest_executor.INGEST_CONFIG_KEY: pipeline_config.to_json(
           ingest or pipeline_config.IngestConfig()),
       ingest_executor.TASK_CONFIG_KEY: pipeline_config.to_json(options),
-      **({executor.SERVED_MODELS_KEY: served_models} if served_models else {})})
+      **({executor.SERVED_MODELS_KEY: served_models} if served_models else {}),
+      **({ingest_executor.SPAN_CACHE_KEY: span_cache} if span_cache else {})})
   return artifacts
 
 
