@@ -3,7 +3,8 @@
 TensorFlow must load Keras 2 (tf_keras): tensorflow-transform and TFMA 1.16 require it, so
 the variable is set before anything in this package can import TensorFlow.
 
-`components.IngestReport`, `components.DataGateResult` and `components.StateCommitRecord` are the artifact types' import
+`components.IngestReport`, `components.DataGateResult`, `components.StateCommitRecord` and
+`components.ModelCard` are the artifact types' import
 paths (their Kubeflow schema titles); they load components/artifacts.py on first use, so
 importing the package stays cheap.
 """
@@ -11,7 +12,7 @@ import os
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
-_ARTIFACT_TYPES = ("IngestReport", "DataGateResult", "StateCommitRecord")
+_ARTIFACT_TYPES = ("IngestReport", "DataGateResult", "StateCommitRecord", "ModelCard")
 
 
 def __getattr__(name):

@@ -21,3 +21,8 @@ class DataGateResult(types.Artifact):
 class StateCommitRecord(types.Artifact):
   """What StateCommit wrote to the pipeline's state: `{uri}/commit.json`."""
   TYPE_NAME = "components.StateCommitRecord"
+
+
+class ModelCard(types.Artifact):
+  """A model's card: `{uri}/model_card.json` and `.md` (also beside the pushed model)."""
+  TYPE_NAME = "components.ModelCard"

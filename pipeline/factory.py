@@ -4,6 +4,7 @@ One pipeline for every task; the task's descriptor (pipeline/tasks/) says what d
 (ExampleGen, schema, augmentation step, Trainer module, config sections, evaluation)."""
 
 import dataclasses
+import json
 import os
 
 import tensorflow_data_validation as tfdv
@@ -14,6 +15,7 @@ import pipeline_config
 from components.data_gate.component import DataGate
 from components.ingest import spans as span_lib
 from components.pushed_model.component import LatestPushedModel
+from components.model_card.component import ModelCardGen
 from components.pusher import executor as pusher_executor
 from components.state_commit.component import StateCommit
 from components.schema_gen import PackagedSchemaGen
@@ -152,11 +154,12 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
     baseline = [LatestPushedModel(push_destination=config.serving_dir,
                                   candidate=trainer.outputs["model"]
                                   ).with_id(EVALUATOR_BASELINE_ID)]
+  baseline_model = (baseline[0].outputs["model"] if baseline else
+                    model_resolver.outputs["model"] if compare_with_baseline else None)
   evaluator = tfx.components.Evaluator(
       examples=example_gen.outputs[task.evaluator_examples],
       model=trainer.outputs["model"],
-      baseline_model=(baseline[0].outputs["model"] if baseline else
-                      model_resolver.outputs["model"] if compare_with_baseline else None),
+      baseline_model=baseline_model,
       example_splits=["eval"],
       eval_config=evaluation.eval_config(config.evaluation, task))
   pusher = tfx.components.Pusher(
@@ -174,12 +177,23 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       history_dir=config.gate_history_dir,
       **(dict(examples=example_gen.outputs["examples"],
               vocabulary_uri=vocabulary_uri(config)) if task.has_classes else {}))
+  # The model card of this run's model, beside it when pushed (figures as last_run.json's).
+  card_facts = tasks.load(task.model_card)(config) if task.model_card else {}
+  model_card = ModelCardGen(
+      pushed_model=pusher.outputs["pushed_model"], model_blessing=evaluator.outputs["blessing"],
+      model=trainer.outputs["model"], model_run=trainer.outputs["model_run"],
+      evaluation=evaluator.outputs["evaluation"],
+      ingest_report=example_gen.outputs["ingest_report"],
+      examples=None if task.has_classes else example_gen.outputs["examples"],
+      baseline_model=baseline_model,
+      card_config=json.dumps({"task": task.name, "pipeline_name": config.pipeline_name,
+                              "data_root": config.data_root, **card_facts}))
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
                   *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
-                  pusher, state_commit],
+                  pusher, model_card, state_commit],
       enable_cache=config.enable_cache,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)

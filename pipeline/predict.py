@@ -87,7 +87,7 @@ def input_files(paths: List[str]) -> List[str]:
   return found
 
 
-class _Model:
+class ServedModel:
   """The pushed model's serving_default, as a client sees it."""
 
   def __init__(self, model_dir: str):
@@ -138,7 +138,7 @@ def _read_error(error: Exception) -> str:
   return f"unreadable: {text}"
 
 
-def _read_bytes(path: str) -> bytes:
+def read_bytes(path: str) -> bytes:
   size = _gfile().stat(path).length
   if size > MAX_READ_BYTES:
     raise ValueError(f"file_too_large: {size} bytes, more than any serving signature takes "
@@ -151,7 +151,7 @@ def read_window(path: str, described: dict) -> Tuple[list, dict]:
   """The latest `lookback` rows of a CSV file in time order, columns in the model's order,
   and what the row says about them; ValueError names what is wrong."""
   from components.timeseries_example_gen import series  # pylint: disable=import-outside-toplevel
-  text = _read_bytes(path).decode("utf-8-sig")
+  text = read_bytes(path).decode("utf-8-sig")
   rows = list(csv.reader(io.StringIO(text), delimiter=described.get("delimiter", ",")))
   if not rows:
     raise ValueError("empty file")
@@ -195,61 +195,59 @@ def read_window(path: str, described: dict) -> Tuple[list, dict]:
   return window, {"last_time": series.iso(timed[-1][0]), "rows": len(timed)}
 
 
-def predict(model_dir: str, inputs: List[str], top_k: int = 3,
-            batch_size: int = 64, progress=None) -> Iterator[dict]:
-  """One row per input file, in order: {"path", ...the prediction} or {"path", "error"}."""
-  model = _Model(model_dir)
+def prepare(model: ServedModel, path: str) -> Tuple[str, object, dict]:
+  """(path, what the signature is sent, what the row adds) for one input file; the value is
+  None and the extra holds "error" when the file cannot be given to the signature."""
+  try:
+    if model.takes_bytes:
+      return path, read_bytes(path), {}
+    value, extra = read_window(path, model.features)
+    return path, value, extra
+  except Exception as error:  # pylint: disable=broad-except
+    return path, None, {"error": _read_error(error)}
+
+
+def score(model: ServedModel, batch: List[Tuple[str, object, dict]], top_k: int
+          ) -> Iterator[dict]:
+  """The rows of readable inputs, in batch order, through the signature; a batch it refuses
+  is retried file by file, so one bad file never costs the others their answer."""
+  try:
+    outputs = model([value for _, value, _ in batch])
+  except Exception as error:  # pylint: disable=broad-except
+    if len(batch) > 1:       # find which input the signature refuses
+      for one in batch:
+        yield from score(model, [one], top_k)
+      return
+    yield {"path": batch[0][0], "error": _reason(error)}
+    return
+  for i, (path, _, extra) in enumerate(batch):
+    yield {"path": path, **extra, **_prediction(model, outputs, i, top_k)}
+
+
+def files_of(inputs: List[str]) -> List[str]:
   files = input_files(inputs)
   if not files:
     raise pipeline_config.ToolkitError(f"No files under {', '.join(inputs)}: pass files or "
                                        "folders that hold them.")
-  pending: List[Tuple[str, object, dict]] = []
+  return files
 
-  def rows_of(batch):
-    try:
-      outputs = model([value for _, value, _ in batch])
-    except Exception as error:  # pylint: disable=broad-except
-      if len(batch) > 1:       # find which input the signature refuses
-        for one in batch:
-          yield from rows_of([one])
-        return
-      yield {"path": batch[0][0], "error": _reason(error)}
-      return
-    for i, (path, _, extra) in enumerate(batch):
-      yield {"path": path, **extra, **_prediction(model, outputs, i, top_k)}
 
-  done = 0
-  for path in files:
-    try:
-      if model.takes_bytes:
-        value, extra = _read_bytes(path), {}
-      else:
-        value, extra = read_window(path, model.features)
-      pending.append((path, value, extra))
-    except Exception as error:  # pylint: disable=broad-except
-      pending.append((path, None, {"error": _read_error(error)}))
-    if len(pending) >= batch_size:
-      yield from _in_order(pending, rows_of)
-      done += len(pending)
-      pending = []
-      if progress:
-        progress(done, len(files))
-  if pending:
-    yield from _in_order(pending, rows_of)
+def predict(model_dir: str, inputs: List[str], top_k: int = 3,
+            batch_size: int = 64, progress=None) -> Iterator[dict]:
+  """One row per input file, in order: {"path", ...the prediction} or {"path", "error"}."""
+  model = ServedModel(model_dir)
+  files = files_of(inputs)
+  for start in range(0, len(files), batch_size):
+    pending = [prepare(model, path) for path in files[start:start + batch_size]]
+    usable = [item for item in pending if item[1] is not None]
+    predicted = {row["path"]: row for row in score(model, usable, top_k)} if usable else {}
+    for path, value, extra in pending:
+      yield predicted[path] if value is not None else {"path": path, **extra}
     if progress:
-      progress(len(files), len(files))
+      progress(min(start + batch_size, len(files)), len(files))
 
 
-def _in_order(pending, rows_of) -> Iterator[dict]:
-  """The batch's rows in input order: the readable inputs through the signature, the others
-  with the reason they could not be read."""
-  usable = [item for item in pending if item[1] is not None]
-  predicted = {row["path"]: row for row in rows_of(usable)} if usable else {}
-  for path, value, extra in pending:
-    yield predicted[path] if value is not None else {"path": path, **extra}
-
-
-def _prediction(model: _Model, outputs: dict, i: int, top_k: int) -> dict:
+def _prediction(model: ServedModel, outputs: dict, i: int, top_k: int) -> dict:
   if "forecast" in outputs:
     described = model.features
     return {"forecast": float(outputs["forecast"][i]), "target": described.get("target"),
@@ -262,26 +260,35 @@ def _prediction(model: _Model, outputs: dict, i: int, top_k: int) -> dict:
           "top_k": [[labels[j], float(probabilities[j])] for j in order]}
 
 
+# CSV columns: every key a row of any task may hold.
+CSV_FIELDS = ("path", "label", "probability", "top_k", "forecast", "target", "horizon_rows",
+              "last_time", "rows", "error")
+
+
+def csv_line(row: dict) -> str:
+  """A row as one CSV line (lists as JSON), in CSV_FIELDS order."""
+  out = io.StringIO()
+  csv.writer(out, lineterminator="").writerow(
+      ["" if row.get(k) is None else json.dumps(row[k]) if isinstance(row[k], (list, dict))
+       else row[k] for k in CSV_FIELDS])
+  return out.getvalue()
+
+
+def json_line(row: dict) -> str:
+  return json.dumps(row, ensure_ascii=False)
+
+
 def write_rows(rows: Iterator[dict], output: Optional[str]) -> Tuple[int, int]:
   """JSON Lines (stdout, or a file) or CSV (a file ending .csv); (rows, errors)."""
   count = errors = 0
+  as_csv = bool(output and output.endswith(".csv"))
   stream = _gfile().GFile(output, "w") if output else sys.stdout
   try:
-    if output and output.endswith(".csv"):
-      writer = None
-      for row in rows:
-        flat = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()}
-        if writer is None:
-          fields = ["path", "label", "probability", "top_k", "forecast", "target",
-                    "horizon_rows", "last_time", "rows", "error"]
-          writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
-          writer.writeheader()
-        writer.writerow(flat)
-        count, errors = count + 1, errors + ("error" in row)
-    else:
-      for row in rows:
-        stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-        count, errors = count + 1, errors + ("error" in row)
+    if as_csv:
+      stream.write(",".join(CSV_FIELDS) + "\n")
+    for row in rows:
+      stream.write((csv_line(row) if as_csv else json_line(row)) + "\n")
+      count, errors = count + 1, errors + ("error" in row)
   finally:
     if output:
       stream.close()

@@ -5,6 +5,7 @@ gs://). Components and trainers import this module, never each other.
   {examples.uri}/labels.json        the label vocabulary (label id = list index)
   {examples.uri}/features.json      a forecaster's inputs: features, target, lookback, ...
   <model>/assets.extra/eval_figures.json   the model's accuracy on its eval split
+  <pushed model>/model_card.json, .md      what the model is (components/model_card/)
   signatures: serving_default (what a client sends), serving_examples (tf.Examples, TFMA)
 """
 
@@ -17,7 +18,18 @@ FEATURES_FILE = "features.json"
 EVAL_FIGURES = os.path.join("assets.extra", "eval_figures.json")
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "serving_examples"
+# A classifier's input after the serving graph's decoding, for edge runtimes (TFLite):
+# serving_preprocess (what a client sends -> model_input), serving_model_input
+# (model_input -> probabilities), and assets/edge_input.json (how model_input is computed).
+PREPROCESS_SIGNATURE = "serving_preprocess"
+MODEL_INPUT_SIGNATURE = "serving_model_input"
+EDGE_INPUT_ASSET = "edge_input.json"
 SPLITS = ("train", "validation", "eval")
+# The Evaluator's slices: per class (its accuracy is the class's recall) and per series.
+PER_CLASS_FEATURE = "label_name"
+PER_SERIES_FEATURE = "series"
+# The model card beside a pushed model (components/model_card/): not part of the model.
+MODEL_CARD_FILES = ("model_card.json", "model_card.md")
 
 
 def _gfile():

@@ -155,3 +155,27 @@ def predict_cli(model, inputs, *flags):
   result = subprocess.run([*args, *flags], capture_output=True, text=True, cwd=REPO)
   rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
   return result.returncode, rows, result.stderr
+
+
+def model_card_beside(summary, last_run_path):
+  """The card beside the pushed model: its figures are last_run.json's (read back from the
+  file: the same JSON numbers), and its markdown quotes them."""
+  with open(last_run_path) as f:
+    last = json.load(f)
+  pushed = summary["pushed_model"]
+  with open(os.path.join(pushed, "model_card.json")) as f:
+    card = json.load(f)
+  assert card["metrics"] == last["metrics"]
+  assert card["task"] == last["task"] and card["blessing"]["blessed"] is True
+  assert card["model"]["pushed_to"] == pushed and card["model"]["trained_model"] == last["model"]
+  assert card["blessing"]["baseline_model"] == last["baseline_model"]
+  assert card["data"]["per_split"] == last["ingest"]["per_split"]
+  assert card["data"]["report"] == last["ingest"]["report"]
+  assert {k: card["data"]["ingest"][k] for k in ("found", "ingested", "rejected")} == {
+      k: last["ingest"][k] for k in ("found", "ingested", "rejected")}
+  assert card["blessing"]["thresholds"] and card["limits"]
+  with open(os.path.join(pushed, "model_card.md")) as f:
+    markdown = f.read()
+  headline = "accuracy" if "accuracy" in last["metrics"] else "mae"
+  assert f"- {headline}: {last['metrics'][headline]:.4f}" in markdown
+  return card

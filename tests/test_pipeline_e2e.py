@@ -64,6 +64,11 @@ def test_first_run_blesses_and_pushes_a_model_that_serves_raw_png_bytes(first_ru
   per_class = first_run["metrics"]["per_class"]
   assert sorted(per_class) == [str(i) for i in range(10)]
   assert all(0.0 <= recall <= 1.0 for recall in per_class.values())
+  card = serving_client.model_card_beside(first_run, demo_config.last_run_path)
+  assert card["model"]["backbone"] == demo_config.image_trainer.backbone
+  assert card["data"]["per_class_split"] == json.load(open(first_run["ingest"]["report"]))[
+      "per_class_split"]
+  assert sorted(card["metrics"]["per_class"]) == sorted(per_class)
 
   # What a client sees: raw bytes of the eval files only, in a TensorFlow-only process,
   # agree with the Evaluator's figure on the same split.

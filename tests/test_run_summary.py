@@ -7,7 +7,8 @@ import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tensorflow_model_analysis.proto import validation_result_pb2
 
-from pipeline import cli, run_summary
+from components.model_card import figures
+from pipeline import cli
 
 
 def _write_validation(folder, failures):
@@ -30,7 +31,7 @@ def test_only_the_thresholds_that_failed_are_named_with_their_figures(tmp_path, 
       lower_bound={"value": 1e-9}))
   _write_validation(str(tmp_path / "eval"), [("sparse_categorical_accuracy", 0.458, minimum),
                                              ("majority_margin", 0.0, margin)])
-  failed = run_summary.failed_thresholds(str(tmp_path / "eval"))
+  failed = figures.failed_thresholds(str(tmp_path / "eval"))
   assert [(f["metric"], f["value"], f["kind"]) for f in failed] == [
       ("accuracy", 0.458, "value"), ("majority_margin", 0.0, "value")]
   assert "eval accuracy is 0.4580; it had to be at least 0.6000" == failed[0]["reason"]
@@ -50,13 +51,13 @@ def test_a_change_threshold_is_reported_against_the_last_blessed_model(tmp_path)
   change = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
       direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": 0.0}))
   _write_validation(str(tmp_path), [("sparse_categorical_accuracy", -0.011, change)])
-  failed, = run_summary.failed_thresholds(str(tmp_path))
+  failed, = figures.failed_thresholds(str(tmp_path))
   assert failed["kind"] == "change" and failed["value"] == -0.011
   assert "changed by -0.0110 against the last blessed model" in failed["reason"]
 
 
 def test_no_validation_record_means_no_failed_threshold(tmp_path):
-  assert run_summary.failed_thresholds(str(tmp_path)) == []
+  assert figures.failed_thresholds(str(tmp_path)) == []
 
 
 def test_the_majority_baseline_is_the_eval_splits_most_frequent_class_share():
@@ -65,13 +66,13 @@ def test_the_majority_baseline_is_the_eval_splits_most_frequent_class_share():
   report = {"per_class_split": {"a": {"train": 50, "eval": 10},
                                 "b": {"train": 30, "eval": 14},
                                 "c": {"train": 20, "eval": 6}}}
-  assert run_summary.majority_accuracy(report) == 14 / 30
-  assert run_summary.majority_accuracy({"per_class_split": {}}) is None
+  assert figures.majority_accuracy(report) == 14 / 30
+  assert figures.majority_accuracy({"per_class_split": {}}) is None
 
 
 def test_accuracy_intervals_stay_honest_on_a_perfect_small_split():
   """The jackknife gave 1.0-1.0 for 29 of 29 photos right; the Wilson interval does not."""
-  low, high = run_summary.wilson_interval(1.0, 29)
+  low, high = figures.wilson_interval(1.0, 29)
   assert high == 1.0 and 0.87 < low < 0.89
-  low, high = run_summary.wilson_interval(0.9761, 377)
+  low, high = figures.wilson_interval(0.9761, 377)
   assert low < 0.9761 < high and high - low < 0.04

@@ -17,7 +17,10 @@ BUILT_IN = ("image", "text", "timeseries")
 # The spine: what loops over the descriptors. `--image` (compile) is the container image.
 SPINE = ("pipeline/factory.py", "pipeline/cli.py", "pipeline/run_summary.py",
          "pipeline/evaluation.py", "pipeline/local_runner.py", "pipeline/watch.py",
-         "components/data_gate/gates.py", "scripts/run_demo.sh", "pyproject.toml")
+         "components/data_gate/gates.py", "scripts/run_demo.sh", "pyproject.toml",
+         "components/model_card/card.py", "components/model_card/figures.py",
+         "components/model_card/executor.py", "pipeline/batch_predict.py",
+         "pipeline/edge_export.py")
 
 
 def test_the_spine_names_no_task():

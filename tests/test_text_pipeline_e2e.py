@@ -8,7 +8,7 @@ import os
 import pytest
 
 from pipeline import demo_data, local_runner
-from tests import text_factory
+from tests import serving_client, text_factory
 from tests.serving_client import demo_config, eval_split_files, \
     serve_in_a_plain_tensorflow_process
 
@@ -46,6 +46,9 @@ def test_text_run_blesses_a_model_as_good_as_tfidf_that_serves_raw_strings(
   assert metrics["majority_margin"] == pytest.approx(
       metrics["accuracy"] - baselines["majority_accuracy"], abs=1e-6)
   assert abs(baselines["model_eval_accuracy"] - metrics["accuracy"]) <= 0.01
+  card = serving_client.model_card_beside(first_run, config.last_run_path)
+  assert card["model"]["model"] == config.text_trainer.model
+  assert card["data"]["rejected_per_reason"]          # the bad cases, by reason
 
   # The report reconciles: every file found has one outcome, and every bad case its own.
   with open(first_run["ingest"]["report"]) as f:
@@ -80,7 +83,6 @@ def test_predict_on_a_folder_of_documents(first_run, config, corpus, tmp_path):
   """`predict` on documents a client has (raw bytes): the labels serving_default gives,
   refused files with ingestion's reason."""
   import shutil  # pylint: disable=import-outside-toplevel
-  from tests import serving_client  # pylint: disable=import-outside-toplevel
   folder = tmp_path / "docs"
   folder.mkdir()
   chosen = eval_split_files(first_run, corpus)[:30]

@@ -408,3 +408,29 @@ def test_glove_words_with_spaces_keep_their_vectors(tmp_path):
                                                               "new\u00a0york"])
   np.testing.assert_array_equal(matrix[2:], [[1, 2, 3], [4, 5, 6], [7, 8, 9]])
   assert coverage["hits"] == 3
+
+
+def test_tflite_export_of_text_models_takes_token_vectors_and_agrees(bow_run, gru_run, corpus,
+                                                                    tmp_path):
+  """TFLite cannot run the string lookups: the exported model takes the vectorised document
+  (multi-hot for the bag of n-grams, token ids for the GRU), its vocabulary and rules in the
+  contract, and agrees with the SavedModel on the eval documents sent as files."""
+  from pipeline import edge_export  # pylint: disable=import-outside-toplevel
+  files = []
+  for i, (text, _) in enumerate(corpus.splits["eval"]):
+    files.append(str(tmp_path / f"doc{i}.txt"))
+    with open(files[-1], "w", encoding="utf-8") as f:
+      f.write(text)
+  for run, kind in ((bow_run, "multi_hot"), (gru_run, "int")):
+    record = edge_export.export(run.serving, str(tmp_path / f"{kind}.tflite"), check=files)
+    contract = record["input"]
+    assert contract["kind"] == "tokens" and contract["output_mode"] == kind
+    # The GRU's TensorList ops over a dynamic batch need TF Select; the bag of n-grams not.
+    assert record["ops"] == (edge_export.BUILTIN_OPS if kind == "multi_hot"
+                             else edge_export.SELECT_OPS)
+    assert contract["vocabulary"].index("[UNK]") == (1 if kind == "int" else 0)
+    width = len(contract["vocabulary"]) if kind == "multi_hot" else 16
+    assert contract["shape"] == [None, width]
+    assert record["agreement"]["compared"] == len(files)
+    assert record["agreement"]["top1_agreement"] >= 0.99
+    assert record["agreement"]["max_probability_difference"] < 1e-4

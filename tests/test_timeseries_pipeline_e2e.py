@@ -35,7 +35,7 @@ def first_run(config):
   return local_runner.run(config)
 
 
-def test_forecast_is_blessed_beats_persistence_and_serves_raw_windows(first_run, weather):
+def test_forecast_is_blessed_beats_persistence_and_serves_raw_windows(first_run, config, weather):
   assert first_run["task"] == "timeseries"
   assert first_run["blessed"] is True and first_run["pushed_model"]
   metrics = first_run["metrics"]
@@ -51,6 +51,9 @@ def test_forecast_is_blessed_beats_persistence_and_serves_raw_windows(first_run,
   assert sorted(metrics["per_series"]) == ["EWR.csv", "JFK.csv", "LGA.csv"]
   assert first_run["model_inputs"]["window"] == [120, 7]
   assert first_run["model_inputs"]["features"][0] == "temp"
+  card = serving_client.model_card_beside(first_run, config.last_run_path)
+  assert card["data"]["model_inputs"]["features"] == first_run["model_inputs"]["features"]
+  assert sorted(card["metrics"]["per_series"]) == ["EWR.csv", "JFK.csv", "LGA.csv"]
 
   with open(first_run["ingest"]["report"]) as f:
     report = json.load(f)

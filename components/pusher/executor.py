@@ -3,8 +3,8 @@ not pushed again (a rerun or a `watch` tick that blesses the same model would ot
 a byte-identical version on every run).
 
 The fingerprint is the sha256 of every file's relative path and bytes under the model folder
-(saved_model.pb, variables/, assets/, assets.extra/): the same fingerprint is the same
-model. The PushedModel artifact then records pushed=0, `unchanged`=1 and `served_model`
+(saved_model.pb, variables/, assets/, assets.extra/; not the model card that ModelCardGen
+writes beside a pushed model): the same fingerprint is the same model. The PushedModel artifact then records pushed=0, `unchanged`=1 and `served_model`
 (the version a server already loads).
 """
 
@@ -19,6 +19,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.pushed_model.executor import latest_pushed
+from schemas import contracts
 
 UNCHANGED_KEY = "unchanged"
 SERVED_MODEL_KEY = "served_model"
@@ -33,6 +34,8 @@ def model_fingerprint(folder: str) -> str:
   for root, _, names in tf.io.gfile.walk(folder):
     files += [f"{root.rstrip('/')}/{name}" for name in names]
   for path in sorted(files):
+    if path[len(folder) + 1:] in contracts.MODEL_CARD_FILES:
+      continue
     digest.update(path[len(folder) + 1:].encode("utf-8") + b"\0")
     with tf.io.gfile.GFile(path, "rb") as f:
       while True:

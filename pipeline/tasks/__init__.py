@@ -86,6 +86,9 @@ class Task:
   weights_installer: Optional[str] = None
   # The demo `python -m pipeline demo --task T` runs without --dataset (else the first).
   main_demo: Optional[str] = None
+  # "module.function(config) -> {"model": {fact: value}, "limits": [sentences]}": what the
+  # model card says of this task's model and what its serving signature refuses.
+  model_card: Optional[str] = None
 
   @property
   def example_gen_id(self) -> str:

@@ -1,6 +1,7 @@
 """The image task: `<root>/<class>/<image>`, transfer learning from an ImageNet backbone."""
 
 from pipeline.tasks import Demo, Task, register
+from schemas import image_formats
 from schemas.sections import image as sections
 
 
@@ -11,6 +12,22 @@ def summary_lines(summary: dict) -> list:
     return []
   return [f"Transfer learning: eval accuracy {metrics['accuracy']:.4f}; the same job from "
           f"scratch (small convnet, random weights, same splits) {scratch:.4f}"]
+
+
+def model_card(config) -> dict:
+  trainer, ingest = config.image_trainer, config.ingest
+  return {
+      "model": {"backbone": trainer.backbone, "weights": trainer.weights,
+                "image_size": trainer.image_size, "head_epochs": trainer.head_epochs,
+                "fine_tune_epochs": trainer.fine_tune_epochs},
+      "limits": [
+          image_formats.SERVING_NOTE,
+          f"Files over {ingest.max_file_bytes} bytes, images over {ingest.max_pixels} "
+          f"pixels (as their header declares) or with a side under {ingest.min_side} px are "
+          "refused, as ingestion rejects them.",
+          f"Every image is resized to {trainer.image_size} x {trainer.image_size} px "
+          "(transparency flattened on the training background); the model knows only the "
+          "classes above and gives one of them for any image, however unlike them."]}
 
 
 TASK = register(Task(
@@ -42,4 +59,5 @@ TASK = register(Task(
     },
     main_demo="photos",
     weights_installer="trainer.image.imagenet_weights",
-    summary_lines=f"{__name__}.summary_lines"))
+    summary_lines=f"{__name__}.summary_lines",
+    model_card=f"{__name__}.model_card"))

@@ -15,6 +15,20 @@ def baseline_skip(config) -> Optional[str]:
   return None
 
 
+def model_card(config) -> dict:
+  trainer, ingest = config.timeseries_trainer, config.timeseries_ingest
+  return {
+      "model": {"model": trainer.model, "residual": trainer.residual, "units": trainer.units,
+                "lookback": ingest.lookback, "step": ingest.step, "delay": ingest.delay},
+      "limits": [
+          f"A forecast needs the latest {ingest.lookback} rows of a series, every value "
+          "present and numeric, columns named as in the model's assets/features.json "
+          "(any order); the signature refuses another window shape.",
+          f"It forecasts {ingest.delay} rows after the window's last row, at the training "
+          "data's row interval; values far outside the training range (another unit, a "
+          "broken sensor) give forecasts nobody measured."]}
+
+
 TASK = register(Task(
     name="timeseries",
     example_gen="components.timeseries_example_gen.component.TimeseriesExampleGen",
@@ -36,4 +50,5 @@ TASK = register(Task(
                                about="2013 hourly weather at the New York airports, "
                                "temperature 24 h ahead",
                                drops_writer="pipeline.demo_data.nyc_weather_drops")},
-    baseline_skip=f"{__name__}.baseline_skip"))
+    baseline_skip=f"{__name__}.baseline_skip",
+    model_card=f"{__name__}.model_card"))

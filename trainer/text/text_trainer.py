@@ -153,9 +153,10 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
         f"logistic regression {scores['tfidf_logreg_accuracy']:.3f}, majority class "
         f"{scores['majority_accuracy']:.3f} ({scores['eval_examples']} eval, "
         f"{scores['train_examples']} train documents)", flush=True)
+  normaliser = serving_normaliser(ingest, max_chars)
   export.export_classifier(end_to_end, label_names, serving_model_dir, input_name="text",
-                           example_key=documents.TEXT_KEY,
-                           preprocess=serving_normaliser(ingest, max_chars))
+                           example_key=documents.TEXT_KEY, preprocess=normaliser,
+                           edge=edge_input(config, vectorizer, model, normaliser))
   contracts.write_eval_figures(serving_model_dir, scores["model_eval_accuracy"],
                             scores["eval_examples"])
   warm_start.save(model, label_names, serving_model_dir,
@@ -165,6 +166,34 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
 
 TOKENS_FILE = "tokens.json"
 ARCHITECTURE_FILE = "text_model.json"
+
+
+def edge_input(config: pipeline_config.TextTrainerConfig,
+               vectorizer: keras.layers.TextVectorization, model: keras.Model,
+               normaliser) -> export.EdgeInput:
+  """The classifier's own input, for edge runtimes: the vectorised document (TFLite cannot
+  run the string lookups), with the vectoriser's rules and vocabulary as its contract."""
+  settings = vectorizer.get_config()
+  output_mode = settings["output_mode"]
+  width = (len(vectorizer.get_vocabulary()) if output_mode != "int"
+           else config.sequence_length)
+  contract = {"kind": "tokens", "output_mode": output_mode,
+              "standardize": settings["standardize"], "split": settings["split"],
+              "ngrams": settings["ngrams"],
+              "output_sequence_length": settings.get("output_sequence_length"),
+              "vocabulary": vectorizer.get_vocabulary(),
+              "decode": ("the document's bytes decoded by their BOM (UTF-8/16/32) or the "
+                         "fallback encoding, NFC-normalised and cut as ingestion does, then "
+                         "vectorised by these rules (in int mode index 0 is padding and 1 the "
+                         "unknown token; in the other modes index 0 is the unknown token)"),
+              "preprocess_signature": export.PREPROCESS_SIGNATURE}
+  if output_mode == "tf_idf":
+    contract["idf_weights"] = [float(w) for w in
+                               vectorizer._lookup_layer.idf_weights.numpy()]  # pylint: disable=protected-access
+  dtype = tf.int64 if output_mode == "int" else tf.float32
+  return export.EdgeInput(model=model, spec=tf.TensorSpec([None, width], dtype),
+                          to_input=lambda raw: vectorizer(normaliser(raw)),
+                          contract=contract)
 
 
 def architecture(config: pipeline_config.TextTrainerConfig, model: keras.Model) -> dict:
