@@ -6,12 +6,13 @@ import glob
 import json
 import os
 
+import numpy as np
 import pytest
 
 import pipeline_config
 from components.data_gate import gates
 from components.ingest import executor as ingest_executor
-from components.timeseries_example_gen import executor
+from schemas import contracts
 from tests import timeseries_factory as factory
 from tests.test_timeseries_ingest import ROW_SPEC, read, run_executor
 
@@ -165,3 +166,52 @@ def test_a_series_missing_from_the_newest_span_and_a_non_csv_file_are_reported(t
   assert rows["span-2/notes.txt"]["outcome"] == "skipped"
   assert [f["path"] for f in rows["B.csv"]["files"]] == ["span-1/B.csv"]
   assert [f["path"] for f in rows["A.csv"]["files"]] == ["span-1/A.csv", "span-2/A.csv"]
+
+
+def test_a_span_with_its_columns_in_another_order_is_read_by_name(tmp_path):
+  """A drop exported with the columns in another order: the same rows as in the usual
+  order (cells are matched by column name, never by position)."""
+  usual, shuffled = str(tmp_path / "usual"), str(tmp_path / "shuffled")
+  for root in (usual, shuffled):
+    write_span(root, 1)
+  write_span(usual, 2)
+  order = [3, 5, 2, 0, 1, 4]                      # station, hour, humid, timestamp, temp, const
+  for station in ("A", "B"):
+    source = os.path.join(usual, "span-2", f"{station}.csv")
+    target = os.path.join(shuffled, "span-2", f"{station}.csv")
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(source) as f, open(target, "w") as out:
+      for line in f:
+        cells = line.rstrip("\n").split(",")
+        out.write(",".join(cells[i] for i in order) + "\n")
+  runs = [ingest(root, str(tmp_path / f"out-{name}"), str(tmp_path / f"cache-{name}"))
+          for name, root in (("usual", usual), ("shuffled", shuffled))]
+  # Without a served model the newest span's header orders the features (features.json
+  # says so, and serving matches columns by name); each value is its column's.
+  names = [contracts.read_features(run[ingest_executor.EXAMPLES_KEY].uri)["features"]
+           for run in runs]
+  assert sorted(names[0]) == sorted(names[1]) == ["humid", "temp"]
+  for split in pipeline_config.SPLITS:
+    rows = [sorted((r["series"], int(r["timestamp"]),
+                    tuple(sorted(zip(features, np.round(r["values"], 4).tolist()))),
+                    round(float(r["target"]), 4))
+                   for r in read(run[ingest_executor.EXAMPLES_KEY].uri, split, ROW_SPEC))
+            for run, features in zip(runs, names)]
+    assert rows[0] == rows[1] and rows[0]
+
+
+def test_a_series_new_in_the_newest_span_and_an_empty_span_folder(tmp_path):
+  """A station that first reports in span 3 is a series of its own (its rows only); an empty
+  span-4/ folder is a span with no files: the report says so and nothing is lost."""
+  root = str(tmp_path / "data")
+  write_span(root, 1, stations=("A",))
+  write_span(root, 2, stations=("A",))
+  write_span(root, 3, stations=("A", "B"))
+  report = report_of(ingest(root, str(tmp_path / "out"), str(tmp_path / "cache")))
+  rows = {r["path"]: r for r in report["files"]}
+  assert [f["path"] for f in rows["A.csv"]["files"]] == [
+      "span-1/A.csv", "span-2/A.csv", "span-3/A.csv"]
+  assert [f["path"] for f in rows["B.csv"]["files"]] == ["span-3/A.csv".replace("A", "B")]
+  os.makedirs(os.path.join(root, "span-4"))
+  with pytest.raises(pipeline_config.ToolkitError, match="span-4 has no files to read"):
+    ingest(root, str(tmp_path / "out2"), str(tmp_path / "cache"))
