@@ -1,6 +1,7 @@
 """TFLite export (issue 23) against the SavedModel it comes from, on the eval files only.
 
-The photos demo's data (123 real photos, 4 classes) ingested by ImageExampleGen, a MobileNet
+The photos demo's data (123 real photos, 4 classes; its eval files sent as PNG, as a client
+must send WebP) ingested by ImageExampleGen, a MobileNet
 v1 head trained on its real ImageNet weights (`python -m pipeline weights install mobilenet`
 first; quick mode: Chollet's small convnet from scratch, no weights needed), exported as the
 Trainer exports it, then `export --format tflite` for each quantization:
@@ -30,6 +31,17 @@ def _ms_per_call(fn, inputs, repeats=1):
   return 1000 * (time.perf_counter() - started) / (repeats * len(inputs))
 
 
+def _as_png(paths, folder):
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  os.makedirs(folder, exist_ok=True)
+  converted = []
+  for i, path in enumerate(sorted(paths)):
+    converted.append(os.path.join(folder, f"{i:04d}.png"))
+    with Image.open(path) as image:
+      image.convert("RGB").save(converted[-1])
+  return converted
+
+
 def run(work: str, quick: bool) -> dict:
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from trainer.image import image_trainer  # pylint: disable=import-outside-toplevel
@@ -41,10 +53,13 @@ def run(work: str, quick: bool) -> dict:
   drops_bench._ingest(root, out, os.path.join(base, "cache"))  # pylint: disable=protected-access
   examples = os.path.join(out, "examples")
   report = ingest_report.read_report(os.path.join(out, "report"))
-  eval_files = sorted(os.path.join(root, r["path"]) for r in report["files"]
-                      if r["split"] == "eval" and r["outcome"] in ("ingested", "normalised"))
-  train_files = sorted(os.path.join(root, r["path"]) for r in report["files"]
-                       if r["split"] == "train" and r["outcome"] in ("ingested", "normalised"))
+  # The demo's photos are WebP, which serving refuses: a client sends them as PNG.
+  eval_files = _as_png([os.path.join(root, r["path"]) for r in report["files"]
+                        if r["split"] == "eval" and r["outcome"] in ("ingested", "normalised")],
+                       os.path.join(base, "eval_png"))
+  train_files = _as_png([os.path.join(root, r["path"]) for r in report["files"]
+                         if r["split"] == "train" and r["outcome"] in ("ingested", "normalised")],
+                        os.path.join(base, "train_png"))
   config = (pipeline_config.TrainerConfig(backbone="small_convnet", weights="none",
                                           image_size=96, batch_size=16, head_epochs=8,
                                           fine_tune_epochs=0, feature_cache_dir="")
@@ -62,7 +77,7 @@ def run(work: str, quick: bool) -> dict:
   loaded = tf.saved_model.load(model_dir)
   serve = loaded.signatures["serving_default"]
   preprocess = loaded.signatures["serving_preprocess"]
-  raw = [tf.constant([open(p, "rb").read()]) for p in eval_files]
+  raw = [tf.constant([open(path, "rb").read()]) for path in eval_files]
   results["savedmodel_ms_per_image"] = round(_ms_per_call(lambda x: serve(images=x), raw), 2)
   pixels = [preprocess(images=x)["model_input"].numpy() for x in raw]
   for quantize in edge_export.QUANTIZATIONS:

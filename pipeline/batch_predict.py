@@ -44,18 +44,12 @@ class SignatureModelHandler(base.ModelHandler):
                for _, value, _ in batch)
 
 
-class _Prepare(beam.DoFn):
-  """predict.prepare on a worker, with the model's input description (not the model)."""
+class _Inputs:
+  """What predict.prepare needs of the model (read once by the launcher): whether it takes
+  bytes, and a forecaster's features.json."""
 
-  def __init__(self, model_dir: str):
-    self._model_dir = model_dir
-    self._model = None
-
-  def setup(self):
-    self._model = predict.ServedModel(self._model_dir)
-
-  def process(self, path: str):
-    yield predict.prepare(self._model, path)
+  def __init__(self, model: predict.ServedModel):
+    self.takes_bytes, self.features = model.takes_bytes, model.features
 
 
 def _count(row: dict) -> dict:
@@ -75,13 +69,14 @@ def run(model_dir: str, inputs: List[str], output: str, top_k: int = 3,
         "predict on Beam writes sharded files: pass --output PREFIX (PREFIX.csv for CSV; "
         "shards are PREFIX-SSSSS-of-NNNNN.jsonl or .csv).")
   files = predict.files_of(inputs)
+  described = _Inputs(predict.ServedModel(model_dir))
   as_csv = output.endswith(".csv")
   prefix, suffix = (output[:-4], ".csv") if as_csv else (
       (output[:-6], ".jsonl") if output.endswith(".jsonl") else (output, ".jsonl"))
   options = PipelineOptions(list(beam_args or []))
   pipeline = beam.Pipeline(options=options)
   prepared = (pipeline | "Files" >> beam.Create(files)
-              | "Read" >> beam.ParDo(_Prepare(model_dir)))
+              | "Read" >> beam.Map(lambda path: predict.prepare(described, path)))
   readable = prepared | "Readable" >> beam.Filter(lambda item: item[1] is not None)
   unreadable = (prepared | "Unreadable" >> beam.Filter(lambda item: item[1] is None)
                 | "Reason" >> beam.Map(lambda item: {"path": item[0], **item[2]}))

@@ -37,44 +37,44 @@ def _read_json(path: str):
     return json.load(f)
 
 
-def _preprocessed(loaded, files: List[str], input_name: str, batch_size: int = 32
-                  ) -> Iterable[tuple]:
+def _preprocessed(loaded, files: List[str]) -> Iterable[tuple]:
   """(path, model_input row, serving_default probabilities) of every file the signature
   takes (a refused file is skipped: it has no model input either)."""
   tf = _tf()
   preprocess = loaded.signatures[contracts.PREPROCESS_SIGNATURE]
   serve = loaded.signatures[contracts.SERVING_SIGNATURE]
-  for start in range(0, len(files), batch_size):
-    for path in files[start:start + batch_size]:
-      try:
-        raw = tf.constant([predict.read_bytes(path)])
-        model_input = preprocess(**{input_name: raw})["model_input"].numpy()
-        probabilities = serve(**{input_name: raw})["probabilities"].numpy()
-      except Exception:  # pylint: disable=broad-except
-        continue
-      yield path, model_input[0], probabilities[0]
+  (input_name, _), = serve.structured_input_signature[1].items()
+  for path in files:
+    try:
+      raw = tf.constant([predict.read_bytes(path)])
+      model_input = preprocess(**{input_name: raw})["model_input"].numpy()
+      probabilities = serve(**{input_name: raw})["probabilities"].numpy()
+    except Exception:  # pylint: disable=broad-except
+      continue
+    yield path, model_input[0], probabilities[0]
 
 
-def _input_name(loaded) -> str:
-  (name, _), = loaded.signatures[contracts.SERVING_SIGNATURE].structured_input_signature[
-      1].items()
-  return name
+def calibration_files(representative: List[str]) -> List[str]:
+  """At most REPRESENTATIVE_FILES of them, spread evenly over the list (class folders are
+  listed in order: the first 100 could be one class)."""
+  step = max(1, -(-len(representative) // REPRESENTATIVE_FILES))
+  return representative[::step][:REPRESENTATIVE_FILES]
 
 
-def convert(model_dir: str, quantize: str = "none",
-            representative: Optional[List[str]] = None) -> Tuple[bytes, str]:
-  """The TFLite flatbuffer of `model_dir`'s serving_model_input signature, and the op sets it
-  needs (BUILTIN_OPS, or SELECT_OPS where builtins alone cannot convert it). int8 with
-  representative files is full-integer quantization of weights and activations (float input
-  and output kept); without them, int8 weights (dynamic range)."""
+def convert(loaded, quantize: str = "none",
+            representative: Optional[List[str]] = None) -> Tuple[bytes, str, int]:
+  """The TFLite flatbuffer of a loaded SavedModel's serving_model_input signature, the op
+  sets it needs (BUILTIN_OPS, or SELECT_OPS where builtins alone cannot convert it) and the
+  number of inputs int8 calibration used. int8 with representative files is full-integer
+  quantization of weights and activations (float input and output kept); without them, int8
+  weights (dynamic range)."""
   tf = _tf()
   if quantize not in QUANTIZATIONS:
     raise pipeline_config.ToolkitError(
         f"--quantize must be one of {', '.join(QUANTIZATIONS)}. Received: {quantize!r}")
-  loaded = tf.saved_model.load(model_dir)
   if contracts.MODEL_INPUT_SIGNATURE not in loaded.signatures:
     raise pipeline_config.ToolkitError(
-        f"The model at {model_dir} has no {contracts.MODEL_INPUT_SIGNATURE} signature: "
+        f"The model has no {contracts.MODEL_INPUT_SIGNATURE} signature: "
         "TFLite export takes classifiers exported by this version of the toolkit (train "
         "again to export an older one); forecasters are not exported.")
   # From the signature's concrete function alone, not the SavedModel: a model's lookup tables
@@ -82,18 +82,22 @@ def convert(model_dir: str, quantize: str = "none",
   # TFLite has no such ops.
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [loaded.signatures[contracts.MODEL_INPUT_SIGNATURE]])
+  calibrated = 0
   if quantize == "float16":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_types = [tf.float16]
   elif quantize == "int8":
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if representative:
-      inputs = [row for _, row, _ in _preprocessed(
-          loaded, representative[:REPRESENTATIVE_FILES], _input_name(loaded))]
-      converter.representative_dataset = lambda: ([row[None]]
-                                                   for row in inputs)
+      inputs = [row for _, row, _ in _preprocessed(loaded, calibration_files(representative))]
+      if not inputs:
+        raise pipeline_config.ToolkitError(
+            f"None of the {len(representative)} --representative files is one the serving "
+            "signature takes; pass files a client would send (e.g. training files).")
+      converter.representative_dataset = lambda: ([row[None]] for row in inputs)
+      calibrated = len(inputs)
   try:
-    return converter.convert(), BUILTIN_OPS
+    return converter.convert(), BUILTIN_OPS, calibrated
   except Exception as error:  # pylint: disable=broad-except
     # Recurrent layers over a dynamic batch (a GRU or LSTM) keep TensorList ops that
     # TFLite's builtins cannot lower: those run through TF Select (the Flex delegate, which
@@ -103,7 +107,7 @@ def convert(model_dir: str, quantize: str = "none",
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
                                            tf.lite.OpsSet.SELECT_TF_OPS]
     converter._experimental_lower_tensor_list_ops = False  # pylint: disable=protected-access
-    return converter.convert(), SELECT_OPS
+    return converter.convert(), SELECT_OPS, calibrated
 
 
 def _first_line(error: Exception) -> str:
@@ -133,16 +137,14 @@ class TFLiteClassifier:
     return self._interpreter.get_tensor(self._output["index"])
 
 
-def agreement(model_dir: str, content: bytes, files: List[str]) -> Dict[str, object]:
+def agreement(loaded, content: bytes, files: List[str]) -> Dict[str, object]:
   """Top-1 agreement and the largest probability difference between the SavedModel
   (serving_default on each file's bytes) and the TFLite model (on serving_preprocess's output
   for the same bytes), over the files serving takes."""
-  tf = _tf()
-  loaded = tf.saved_model.load(model_dir)
   lite = TFLiteClassifier(content)
   same = total = 0
   largest = 0.0
-  for _, model_input, expected in _preprocessed(loaded, files, _input_name(loaded)):
+  for _, model_input, expected in _preprocessed(loaded, files):
     got = lite(model_input[None])[0]
     same += int(np.argmax(got) == np.argmax(expected))
     largest = max(largest, float(np.max(np.abs(got - expected))))
@@ -157,21 +159,22 @@ def export(model_dir: str, output: str, quantize: str = "none",
            representative: Optional[List[str]] = None) -> dict:
   """Writes `output` (the .tflite) and `output`.json (its contract); returns the contract."""
   tf = _tf()
-  content, ops = convert(model_dir, quantize, representative)
+  loaded = tf.saved_model.load(model_dir)
+  content, ops, calibrated = convert(loaded, quantize, representative)
   edge_input = _read_json(os.path.join(model_dir, "assets", contracts.EDGE_INPUT_ASSET))
   labels = _read_json(os.path.join(model_dir, "assets", contracts.LABELS_FILE))
   record = {
       "format": "tflite", "source_model": model_dir, "signature":
       contracts.MODEL_INPUT_SIGNATURE, "quantize": quantize, "ops": ops,
       **({"int8": "full integer (weights and activations; float input and output), "
-                  f"calibrated on {min(len(representative), REPRESENTATIVE_FILES)} files"
+                  f"calibrated on {calibrated} files"
           if representative else "weights only (dynamic range)"} if quantize == "int8"
          else {}),
       "labels": labels, "input": edge_input,
       "output": {"name": "probabilities", "shape": [-1, len(labels)], "dtype": "float32"},
       "bytes": len(content)}
   if check:
-    record["agreement"] = agreement(model_dir, content, check)
+    record["agreement"] = agreement(loaded, content, check)
   folder = os.path.dirname(output)
   if folder:
     tf.io.gfile.makedirs(folder)

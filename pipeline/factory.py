@@ -170,14 +170,17 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       push_destination=tfx.proto.PushDestination(
           filesystem=tfx.proto.PushDestination.Filesystem(
               base_directory=config.serving_dir)))
-  # Last on every orchestrator: the vocabulary and drift baseline become the pipeline's only
-  # when this run's model is served, so a failed run leaves them as they were.
+  # Right after the Pusher on every orchestrator: the vocabulary and drift baseline become
+  # the pipeline's only when this run's model is served, so a failed run leaves them as
+  # they were.
   state_commit = StateCommit(
       pushed_model=pusher.outputs["pushed_model"], gate_result=data_gate.outputs["gate_result"],
       history_dir=config.gate_history_dir,
       **(dict(examples=example_gen.outputs["examples"],
               vocabulary_uri=vocabulary_uri(config)) if task.has_classes else {}))
-  # The model card of this run's model, beside it when pushed (figures as last_run.json's).
+  # The model card of this run's model, beside it when pushed (figures as last_run.json's);
+  # after StateCommit, so a card that cannot be written never leaves a served model's
+  # vocabulary and drift baseline uncommitted.
   card_facts = tasks.load(task.model_card)(config) if task.model_card else {}
   model_card = ModelCardGen(
       pushed_model=pusher.outputs["pushed_model"], model_blessing=evaluator.outputs["blessing"],
@@ -187,13 +190,14 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       examples=None if task.has_classes else example_gen.outputs["examples"],
       baseline_model=baseline_model,
       card_config=json.dumps({"task": task.name, "pipeline_name": config.pipeline_name,
-                              "data_root": config.data_root, **card_facts}))
+                              "data_root": data_root_uri(config), **card_facts}))
+  model_card.add_upstream_node(state_commit)
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
                   *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
-                  pusher, model_card, state_commit],
+                  pusher, state_commit, model_card],
       enable_cache=config.enable_cache,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)

@@ -195,9 +195,10 @@ def read_window(path: str, described: dict) -> Tuple[list, dict]:
   return window, {"last_time": series.iso(timed[-1][0]), "rows": len(timed)}
 
 
-def prepare(model: ServedModel, path: str) -> Tuple[str, object, dict]:
+def prepare(model, path: str) -> Tuple[str, object, dict]:
   """(path, what the signature is sent, what the row adds) for one input file; the value is
-  None and the extra holds "error" when the file cannot be given to the signature."""
+  None and the extra holds "error" when the file cannot be given to the signature. `model`:
+  a ServedModel, or anything with its `takes_bytes` and `features`."""
   try:
     if model.takes_bytes:
       return path, read_bytes(path), {}
@@ -284,10 +285,11 @@ def write_rows(rows: Iterator[dict], output: Optional[str]) -> Tuple[int, int]:
   as_csv = bool(output and output.endswith(".csv"))
   stream = _gfile().GFile(output, "w") if output else sys.stdout
   try:
+    end = "\r\n" if as_csv else "\n"         # CSV's own line end, as csv.writer writes it
     if as_csv:
-      stream.write(",".join(CSV_FIELDS) + "\n")
+      stream.write(",".join(CSV_FIELDS) + end)
     for row in rows:
-      stream.write((csv_line(row) if as_csv else json_line(row)) + "\n")
+      stream.write((csv_line(row) if as_csv else json_line(row)) + end)
       count, errors = count + 1, errors + ("error" in row)
   finally:
     if output:

@@ -27,7 +27,8 @@
             "per_split": {"train", "validation", "eval"}, "report", "cached"},
  "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
                "augmented_examples", "model", "model_run", "evaluation", "blessing",
-               "pushed_model"}: URIs of this run's outputs,
+               "pushed_model", "model_card"}: URIs of this run's outputs (the model card is
+               also beside the pushed model),
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
  "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
@@ -149,6 +150,7 @@ _ARTIFACTS = {
     "evaluation": ("Evaluator", "evaluation"),
     "blessing": ("Evaluator", "blessing"),
     "pushed_model": ("Pusher", "pushed_model"),
+    "model_card": ("ModelCardGen", "model_card"),
 }
 
 

@@ -174,6 +174,7 @@ def model_card_beside(summary, last_run_path):
   assert {k: card["data"]["ingest"][k] for k in ("found", "ingested", "rejected")} == {
       k: last["ingest"][k] for k in ("found", "ingested", "rejected")}
   assert card["blessing"]["thresholds"] and card["limits"]
+  assert os.path.isfile(os.path.join(last["artifacts"]["model_card"], "model_card.json"))
   with open(os.path.join(pushed, "model_card.md")) as f:
     markdown = f.read()
   headline = "accuracy" if "accuracy" in last["metrics"] else "mae"

@@ -211,7 +211,8 @@ def test_a_series_new_in_the_newest_span_and_an_empty_span_folder(tmp_path):
   rows = {r["path"]: r for r in report["files"]}
   assert [f["path"] for f in rows["A.csv"]["files"]] == [
       "span-1/A.csv", "span-2/A.csv", "span-3/A.csv"]
-  assert [f["path"] for f in rows["B.csv"]["files"]] == ["span-3/A.csv".replace("A", "B")]
+  assert [f["path"] for f in rows["B.csv"]["files"]] == ["span-3/B.csv"]
+  assert rows["B.csv"]["kept_rows"] == SPAN_HOURS
   os.makedirs(os.path.join(root, "span-4"))
   with pytest.raises(pipeline_config.ToolkitError, match="span-4 has no files to read"):
     ingest(root, str(tmp_path / "out2"), str(tmp_path / "cache"))

@@ -89,9 +89,10 @@ def _table(header: List[str], rows: List[list]) -> List[str]:
 def render_markdown(card: dict) -> str:
   """The card for a human: the same figures as the JSON."""
   model, data, metrics, blessing = card["model"], card["data"], card["metrics"], card["blessing"]
+  pushed = (f"when the model was pushed to `{model['pushed_to']}`" if model["pushed_to"] else
+            "for a model that was not pushed (not blessed, or the one already served)")
   lines = [f"# Model card: {card['pipeline_name']} ({card['task']})", "",
-           f"Written {card['created']} when the model was pushed to `{model['pushed_to']}`.", "",
-           "## Model", ""]
+           f"Written {card['created']} {pushed}.", "", "## Model", ""]
   lines += [f"- {key.replace('_', ' ')}: `{value}`" for key, value in model.items()
             if value is not None and key != "pushed_to"]
   lines += ["", "## Data", "", f"- data root: `{data['data_root']}`"]

@@ -1,5 +1,6 @@
-"""StateCommit: the last step of every pipeline; commits the label vocabulary and the drift
-baseline of a run whose model is served (executor.py says why)."""
+"""StateCommit: right after the Pusher on every orchestrator (only the model card follows);
+commits the label vocabulary and the drift baseline of a run whose model is served
+(executor.py says why)."""
 
 from typing import Optional
 

@@ -4,8 +4,8 @@ profile the pipeline's, only when its model is what is served.
 State that lives outside MLMD (the label vocabulary, the drift baseline) used to be written
 by the ExampleGen and the DataGate as they ran, and restored by the local runner alone when
 a run failed: a failed `--on-new-class extend` run on a cluster extended the vocabulary for
-good. Now those steps write proposals into their own artifacts and this step, the last of
-every pipeline on every orchestrator, commits them:
+good. Now those steps write proposals into their own artifacts and this step, right
+after the Pusher in every pipeline on every orchestrator, commits them:
   {examples.uri}/labels.json            -> the pipeline's vocabulary URI
   {gate_result.uri}/accepted_profile.json -> {history_dir}/accepted_profile.json
 when the PushedModel says pushed (or unchanged: the blessed model is the one served).
