@@ -379,6 +379,9 @@ class PipelineConfig:
   # the data root (a local one; a URI that cannot be listed is taken as "span"), "flat",
   # "span" (span-<N>/) or "dated" (YYYY-MM-DD/).
   drop_layout: str = "auto"
+  # An unlabelled folder (a URI) the served model scores after every blessed run: the
+  # pipeline's BatchInference step, predict's rows (components/inference/). None: no step.
+  infer_root: Optional[str] = None
 
   def __init__(self, **values):
     _discover()

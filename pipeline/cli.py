@@ -273,6 +273,9 @@ def _add_run_arguments(run: argparse.ArgumentParser, cluster: bool = False) -> N
   run.add_argument("--beam-arg", action="append", default=None,
                    help="passed to Beam, e.g. --beam-arg=--direct_num_workers=2 (repeatable)")
   run.add_argument("--no-cache", action="store_true", help="disable TFX caching")
+  run.add_argument("--infer-root", default=None, metavar="DIR",
+                   help="an unlabelled folder the served model scores after every blessed run "
+                   "(BatchInference: predict's rows, in the run's artifacts)")
   run.add_argument("--verbose", action="store_true", help="show TFX, Beam and TF logs")
   run.add_argument("--warm-start", choices=("auto", "off"), default=None,
                    help="start the Trainer from the latest blessed model (auto, the default)")
@@ -319,6 +322,9 @@ def build_config(args: argparse.Namespace) -> pipeline_config.PipelineConfig:
     config.beam_args = list(args.beam_arg)
   if args.no_cache:
     config.enable_cache = False
+  if args.infer_root:
+    config.infer_root = (args.infer_root if "://" in args.infer_root
+                         else os.path.abspath(args.infer_root))
   if args.warm_start:
     config.warm_start = args.warm_start
   config.validate()

@@ -17,7 +17,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 import pipeline_config
-from pipeline import predict
+from components.inference import signature as predict_signature
 from schemas import contracts
 
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -46,7 +46,7 @@ def _preprocessed(loaded, files: List[str]) -> Iterable[tuple]:
   (input_name, _), = serve.structured_input_signature[1].items()
   for path in files:
     try:
-      raw = tf.constant([predict.read_bytes(path)])
+      raw = tf.constant([predict_signature.read_bytes(path)])
       model_input = preprocess(**{input_name: raw})["model_input"].numpy()
       probabilities = serve(**{input_name: raw})["probabilities"].numpy()
     except Exception:  # pylint: disable=broad-except

@@ -15,6 +15,7 @@ import pipeline_config
 from components.data_gate.component import DataGate
 from components.ingest import spans as span_lib
 from components.pushed_model.component import LatestPushedModel
+from components.inference.component import BatchInference
 from components.model_card.component import ModelCardGen
 from components.pusher import executor as pusher_executor
 from components.state_commit.component import StateCommit
@@ -192,12 +193,17 @@ def create_pipeline(config: pipeline_config.PipelineConfig,
       card_config=json.dumps({"task": task.name, "pipeline_name": config.pipeline_name,
                               "data_root": data_root_uri(config), **card_facts}))
   model_card.add_upstream_node(state_commit)
+  inference = []
+  if config.infer_root:
+    inference = [BatchInference(pushed_model=pusher.outputs["pushed_model"],
+                                infer_root=config.infer_root)]
+    inference[0].add_upstream_node(state_commit)
   return tfx.dsl.Pipeline(
       pipeline_name=config.pipeline_name,
       pipeline_root=config.pipeline_root,
       components=[example_gen, schema_gen, statistics_gen, example_validator, data_gate,
                   *augmentation, *tuning, trainer, model_resolver, *baseline, evaluator,
-                  pusher, state_commit, model_card],
+                  pusher, state_commit, model_card, *inference],
       enable_cache=config.enable_cache,
       metadata_connection_config=(
           tfx.orchestration.metadata.sqlite_metadata_connection_config(config.metadata_path)

@@ -27,8 +27,10 @@
             "per_split": {"train", "validation", "eval"}, "report", "cached"},
  "artifacts": {"examples", "ingest_report", "statistics", "anomalies", "gates",
                "augmented_examples", "model", "model_run", "evaluation", "blessing",
-               "pushed_model", "model_card"}: URIs of this run's outputs (the model card is
-               also beside the pushed model),
+               "pushed_model", "model_card", "inference"}: URIs of this run's outputs (the
+               model card is also beside the pushed model),
+ "inference" (with --infer-root): BatchInference's summary.json ({"model", "infer_root",
+             "files", "rows", "errors", "shards"} or "skipped") and "rows_at" (the shards),
  "gates": path of the DataGate's gates.json,
  "reports": {name: PNG path}, "tensorboard": log dir,
  "feature_cache": {"namespace", "hits", "misses"} when phase 1 used cached features,
@@ -151,6 +153,7 @@ _ARTIFACTS = {
     "blessing": ("Evaluator", "blessing"),
     "pushed_model": ("Pusher", "pushed_model"),
     "model_card": ("ModelCardGen", "model_card"),
+    "inference": ("BatchInference", "inference_result"),
 }
 
 
@@ -191,6 +194,13 @@ def summarise(config: pipeline_config.PipelineConfig, newer_than: int = 0) -> di
     summary["ingest"] = {**report["totals"], "per_split": report["per_split"],
                          "report": os.path.join(reports[0].uri, ingest_report.REPORT_JSON),
                          "cached": run.state(task.example_gen_id) == "CACHED"}
+  inferred = run.artifacts("BatchInference", "inference_result")
+  if inferred:
+    record = os.path.join(inferred[0].uri, "summary.json")
+    if os.path.isfile(record):
+      with open(record) as f:
+        summary["inference"] = {**json.load(f),
+                                "rows_at": os.path.join(inferred[0].uri, "rows-*-of-*.jsonl")}
   gate_results = run.artifacts("DataGate", "gate_result")
   if gate_results:
     summary["gates"] = os.path.join(gate_results[0].uri, "gates.json")

@@ -157,6 +157,21 @@ def predict_cli(model, inputs, *flags):
   return result.returncode, rows, result.stderr
 
 
+def same_rows(found, expected, tolerance=1e-5):
+  """Prediction rows equal by path, label, error and every field, numbers within `tolerance`
+  (a batch of another size may round the last float bits otherwise)."""
+  import pytest  # pylint: disable=import-outside-toplevel
+
+  def comparable(row):
+    return json.loads(json.dumps(row), parse_float=lambda text: pytest.approx(
+        float(text), abs=tolerance))
+  by_path = lambda rows: sorted(rows, key=lambda r: r["path"])
+  found, expected = by_path(found), by_path(expected)
+  assert [r["path"] for r in found] == [r["path"] for r in expected]
+  for got, want in zip(found, expected):
+    assert json.loads(json.dumps(got)) == comparable(want), got["path"]
+
+
 def model_card_beside(summary, last_run_path):
   """The card beside the pushed model: its figures are last_run.json's (read back from the
   file: the same JSON numbers), and its markdown quotes them."""

@@ -27,7 +27,9 @@ def weather(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def config(weather, tmp_path_factory):
-  return demo_config("timeseries_demo_config.py", weather, tmp_path_factory.mktemp("work"))
+  config = demo_config("timeseries_demo_config.py", weather, tmp_path_factory.mktemp("work"))
+  config.infer_root = weather          # --infer-root: the served model scores these CSVs
+  return config
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +79,7 @@ def test_a_worse_model_is_not_pushed_over_the_blessed_one(first_run, config):
       config, timeseries_trainer=dataclasses.replace(
           config.timeseries_trainer, residual=False, epochs=1, learning_rate=1e-4))
   second = local_runner.run(worse)
+  assert second["inference"]["skipped"].startswith("this run's model was not blessed")
   assert second["executions"]["TimeseriesExampleGen"] == "CACHED"
   assert second["baseline_model"] == first_run["model"]
   assert "baseline_mae" in second["metrics"]
@@ -129,3 +132,16 @@ def test_predict_forecasts_the_latest_window_of_each_csv(first_run, config, weat
   row = by_name["jfk_reordered.csv"]
   assert row["forecast"] == pytest.approx(float(expected), abs=1e-4)
   assert row["target"] == "temp" and row["rows"] == 400
+
+
+def test_the_batch_inference_step_gives_the_rows_of_predict(first_run, weather):
+  """--infer-root: the pipeline's BatchInference step (Beam, RunInference), recorded in MLMD,
+  scores the folder with the pushed model; its rows are `predict`'s, row for row."""
+  from pipeline import batch_predict, predict  # pylint: disable=import-outside-toplevel
+  inference = first_run["inference"]
+  assert inference["model"] == first_run["pushed_model"] and inference["files"] == 3
+  assert first_run["executions"]["BatchInference"] == "COMPLETE"
+  rows = batch_predict.read_shards(inference["rows_at"])
+  serving_client.same_rows(rows, list(predict.predict(first_run["pushed_model"], [weather])))
+  assert len(rows) == 3
+  assert inference["rows"] == 3 and inference["errors"] == sum("error" in r for r in rows)

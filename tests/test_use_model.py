@@ -14,7 +14,7 @@ import pipeline_config
 from components.image_example_gen import executor
 from components.ingest import report as ingest_report
 from pipeline import batch_predict, cli, edge_export, predict
-from tests import image_factory
+from tests import image_factory, serving_client
 from tests.example_gen_helpers import run_executor
 from trainer.image import image_trainer
 
@@ -61,9 +61,7 @@ def test_predict_on_beam_gives_the_rows_of_predict_in_process(image_model, tmp_p
                                             top_k=2, batch_size=8,
                                             beam_args=["--direct_num_workers=1"])
   on_beam = batch_predict.read_shards(pattern)
-  by_path = lambda found: sorted(found, key=lambda r: r["path"])
-  assert [json.dumps(r, sort_keys=True) for r in by_path(on_beam)] == [
-      json.dumps(r, sort_keys=True) for r in by_path(in_process)]
+  serving_client.same_rows(on_beam, in_process)
   assert (rows, errors) == (33, 3)
   assert {os.path.basename(r["path"]) for r in on_beam if "error" in r} == {
       "photo.webp", "notes.txt", "empty.png"}
@@ -169,3 +167,37 @@ def test_the_card_of_a_model_that_was_not_pushed_stays_in_its_artifact(tmp_path)
   markdown = open(tmp_path / "card" / "model_card.md").read()
   assert "for a model that was not pushed" in markdown and "blessed: no" in markdown
   assert sorted(os.listdir(tmp_path)) == ["card"]
+
+
+def test_the_batch_inference_step_scores_with_the_pushed_model_or_says_why_not(image_model,
+                                                                             tmp_path):
+  """BatchInference's executor on the pipeline's Beam: the rows of `predict` for the folder,
+  with the model the Pusher pushed; nothing scored when nothing blessed was served."""
+  from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
+  from components.inference import executor as inference_executor  # pylint: disable=import-outside-toplevel
+  model_dir, files = image_model
+  folder = _client_folder(files[:12], str(tmp_path / "unlabelled"))
+
+  def run(name, **flags):
+    pushed = standard_artifacts.PushedModel()
+    for key, value in flags.items():
+      (pushed.set_int_custom_property if isinstance(value, int) else
+       pushed.set_string_custom_property)(key, value)
+    result = standard_artifacts.InferenceResult()
+    result.uri = str(tmp_path / name)
+    inference_executor.Executor().Do(
+        {"pushed_model": [pushed]}, {"inference_result": [result]},
+        {"infer_root": folder, "top_k": 2, "batch_size": 4})
+    return json.load(open(tmp_path / name / "summary.json")), result
+
+  summary, result = run("pushed", pushed=1, pushed_destination=model_dir)
+  assert (summary["model"], summary["files"], summary["rows"], summary["errors"]) == (
+      model_dir, 15, 15, 3)
+  rows = batch_predict.read_shards(str(tmp_path / "pushed" / "rows-*-of-*.jsonl"))
+  serving_client.same_rows(rows, list(predict.predict(model_dir, [folder], top_k=2)))
+  assert result.get_int_custom_property("rows") == 15
+  unchanged, _ = run("unchanged", pushed=0, unchanged=1, served_model=model_dir)
+  assert unchanged["model"] == model_dir and unchanged["rows"] == 15
+  skipped, _ = run("not_blessed", pushed=0)
+  assert skipped["skipped"].startswith("this run's model was not blessed")
+  assert os.listdir(tmp_path / "not_blessed") == ["summary.json"]
