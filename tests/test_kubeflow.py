@@ -29,6 +29,8 @@ def _config(task: str) -> pipeline_config.PipelineConfig:
   config.text_trainer.epochs = 2
   config.timeseries.target_column = "temp"
   config.timeseries.time_column = "time_hour"
+  if task == "timeseries":
+    config.infer_root = f"{BUCKET}/unlabelled"     # --infer-root: the BatchInference step
   return config
 
 
@@ -70,6 +72,17 @@ def test_kfp_yaml_loads_with_kfps_loader_and_has_no_resolver(compiled):
     assert evaluator_inputs["baseline_model"]["taskOutputArtifact"]["producerTask"] == (
         "evaluator_baseline")
     assert spec["defaultPipelineRoot"] == f"{BUCKET}/pipelines"
+
+
+def test_every_pipeline_writes_a_model_card_and_infer_root_adds_batch_inference(compiled):
+  for task in BUILT_IN_TASKS:
+    for target in ("vertex", "kfp"):
+      _, text = compiled[task, target]
+      steps = _tasks(json.loads(text) if target == "vertex" else yaml.safe_load(text))
+      assert "ModelCardGen" in steps and "StateCommit" in steps
+      assert ("BatchInference" in steps) is (task == "timeseries")
+      if task == "timeseries":
+        assert f"{BUCKET}/unlabelled" in text
 
 
 def test_vertex_json_names_the_image_the_resolver_and_the_span_driver(compiled):
