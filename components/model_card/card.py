@@ -76,7 +76,8 @@ def _number(value) -> str:
 
 def _with_interval(metrics: dict, name: str) -> str:
   interval = metrics.get("confidence_intervals", {}).get(name)
-  shown = _number(metrics[name])
+  # TFMA's example_count is a float; it counts examples.
+  shown = str(int(metrics[name])) if name == "example_count" else _number(metrics[name])
   return f"{shown} (95% interval {interval[0]:.4f} to {interval[1]:.4f})" if interval else shown
 
 
@@ -116,8 +117,8 @@ def render_markdown(card: dict) -> str:
     inputs = data["model_inputs"]
     lines += ["", f"- inputs: {inputs.get('lookback')} rows of {inputs.get('features')}, "
               f"forecasting `{inputs.get('target')}` {inputs.get('delay')} rows ahead"]
-  for note in data.get("notes", []):
-    lines.append(f"- {note}")
+  if data.get("notes"):
+    lines += ["", *(f"- {note}" for note in data["notes"])]
   lines += ["", "## Metrics (eval split)", ""]
   for name in ("accuracy", "mae", "majority_margin", "baseline_margin", "persistence_mae",
                "seasonal_naive_mae", "example_count", "baseline_accuracy", "baseline_mae"):
