@@ -8,6 +8,13 @@ Kubeflow V2 encodes a custom artifact type as its schema title, which must read
 from tfx import types
 
 
+def custom_property(artifact: types.Artifact, name: str, default=None):
+  """An artifact's custom property as recorded in MLMD (int, string, ...), or `default`."""
+  value = (artifact.mlmd_artifact.custom_properties.get(name)
+           if artifact.mlmd_artifact else None)
+  return getattr(value, value.WhichOneof("value")) if value is not None else default
+
+
 class IngestReport(types.Artifact):
   """Per-file outcomes of an ingestion: `{uri}/ingest_report.json` and `.md`."""
   TYPE_NAME = "components.IngestReport"

@@ -49,3 +49,15 @@ def ingest_tiny_folder(tmp, classes, per_class):
   image_factory.class_folder_dataset(root, classes=classes, per_class=per_class)
   examples, _ = run_executor(root, os.path.join(str(tmp), "out"))
   return examples, root
+
+
+def train_small_convnet(examples_uri, export_dir, run_dir):
+  """Chollet's small convnet at 24 px, 3 epochs, on the train split (validation: train and
+  validation), exported as the Trainer exports it: a real served image model in seconds."""
+  from trainer.image import image_trainer  # pylint: disable=import-outside-toplevel
+  config = pipeline_config.TrainerConfig(
+      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=3,
+      dense_units=16, feature_cache_dir="")
+  files = [os.path.join(examples_uri, f"Split-{s}", "*") for s in ("train", "validation")]
+  return image_trainer.train(config, files[:1], files, executor.read_label_names(examples_uri),
+                             export_dir, run_dir)

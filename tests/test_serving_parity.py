@@ -10,11 +10,9 @@ import pytest
 import tensorflow as tf
 
 import pipeline_config
-from components.image_example_gen import executor
 from components.ingest import report as ingest_report
 from tests import image_factory
-from tests.example_gen_helpers import read_examples, run_executor
-from trainer.image import image_trainer
+from tests.example_gen_helpers import read_examples, run_executor, train_small_convnet
 
 SPLITS = pipeline_config.SPLITS
 
@@ -35,13 +33,8 @@ def served(tmp_path_factory):
   examples, report_artifact = run_executor(root, str(tmp / "out"))
   report = ingest_report.read_report(report_artifact.uri)
 
-  config = pipeline_config.TrainerConfig(
-      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=3,
-      dense_units=16, feature_cache_dir="")
   export_dir = str(tmp / "serving")
-  files = [os.path.join(examples.uri, f"Split-{s}", "*") for s in ("train", "validation")]
-  image_trainer.train(config, files[:1], files, executor.read_label_names(examples.uri),
-                      export_dir, str(tmp / "run"))
+  train_small_convnet(examples.uri, export_dir, str(tmp / "run"))
   stored = {r["sha256"]: r["image"] for s in SPLITS for r in read_examples(examples.uri, s)}
   pairs = {}
   for row in report["files"]:

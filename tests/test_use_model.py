@@ -11,12 +11,10 @@ import pytest
 import tensorflow as tf
 
 import pipeline_config
-from components.image_example_gen import executor
 from components.ingest import report as ingest_report
 from pipeline import batch_predict, cli, edge_export, predict
 from tests import image_factory, serving_client
-from tests.example_gen_helpers import run_executor
-from trainer.image import image_trainer
+from tests.example_gen_helpers import run_executor, train_small_convnet
 
 CLASSES = ("circles", "stripes", "blocks")
 
@@ -29,13 +27,8 @@ def image_model(tmp_path_factory):
   image_factory.class_folder_dataset(root, classes=CLASSES, per_class=14, size=(40, 40))
   examples, report_artifact = run_executor(root, str(tmp / "out"))
   report = ingest_report.read_report(report_artifact.uri)
-  config = pipeline_config.TrainerConfig(
-      backbone="small_convnet", weights="none", image_size=24, batch_size=8, head_epochs=3,
-      dense_units=16, feature_cache_dir="")
   export_dir = str(tmp / "serving")
-  files = [os.path.join(examples.uri, f"Split-{s}", "*") for s in ("train", "validation")]
-  image_trainer.train(config, files[:1], files, executor.read_label_names(examples.uri),
-                      export_dir, str(tmp / "run"))
+  train_small_convnet(examples.uri, export_dir, str(tmp / "run"))
   every = sorted(os.path.join(root, r["path"]) for r in report["files"])
   return export_dir, every
 

@@ -14,6 +14,8 @@ from tfx import types
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
 
+from components.artifacts import custom_property
+
 from components.inference import beam as inference_beam, signature
 
 PUSHED_MODEL_KEY = "pushed_model"
@@ -23,12 +25,6 @@ BATCH_SIZE_KEY = "batch_size"
 INFERENCE_RESULT_KEY = "inference_result"
 SUMMARY_FILE = "summary.json"
 ROWS_PREFIX = "rows"
-
-
-def _custom(artifact: types.Artifact, name: str, default=None):
-  value = (artifact.mlmd_artifact.custom_properties.get(name)
-           if artifact.mlmd_artifact else None)
-  return getattr(value, value.WhichOneof("value")) if value is not None else default
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -41,8 +37,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     result = artifact_utils.get_single_instance(output_dict[INFERENCE_RESULT_KEY])
     root = exec_properties[INFER_ROOT_KEY]
     tf.io.gfile.makedirs(result.uri)
-    model_dir = (_custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else
-                 _custom(pushed, "served_model") if _custom(pushed, "unchanged", 0) else None)
+    model_dir = (custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else
+                 custom_property(pushed, "served_model") if custom_property(pushed, "unchanged", 0) else None)
     summary = {"model": model_dir, "infer_root": root}
     if model_dir is None:
       summary["skipped"] = "this run's model was not blessed: nothing was pushed"

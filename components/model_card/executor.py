@@ -8,6 +8,8 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components.artifacts import custom_property
+
 from components.model_card import card
 
 PUSHED_MODEL_KEY = "pushed_model"
@@ -20,12 +22,6 @@ EXAMPLES_KEY = "examples"
 BASELINE_MODEL_KEY = "baseline_model"
 CARD_CONFIG_KEY = "card_config"
 MODEL_CARD_KEY = "model_card"
-
-
-def _custom(artifact: types.Artifact, name: str, default=None):
-  value = (artifact.mlmd_artifact.custom_properties.get(name)
-           if artifact.mlmd_artifact else None)
-  return getattr(value, value.WhichOneof("value")) if value is not None else default
 
 
 def _uri(input_dict: Dict[str, List[types.Artifact]], key: str) -> Optional[str]:
@@ -41,13 +37,13 @@ class Executor(base_executor.BaseExecutor):
          exec_properties: Dict[str, Any]) -> None:
     pushed = artifact_utils.get_single_instance(input_dict[PUSHED_MODEL_KEY])
     blessings = input_dict.get(BLESSING_KEY) or []
-    destination = _custom(pushed, "pushed_destination") if _custom(pushed, "pushed", 0) else None
+    destination = custom_property(pushed, "pushed_destination") if custom_property(pushed, "pushed", 0) else None
     document = card.build(
         json.loads(exec_properties[CARD_CONFIG_KEY]),
         report_uri=_uri(input_dict, INGEST_REPORT_KEY),
         model_run_uri=_uri(input_dict, MODEL_RUN_KEY),
         evaluation_uri=_uri(input_dict, EVALUATION_KEY),
-        blessed=bool(blessings and _custom(blessings[0], "blessed", 0)),
+        blessed=bool(blessings and custom_property(blessings[0], "blessed", 0)),
         trained_model=_uri(input_dict, MODEL_KEY), pushed_to=destination,
         baseline_model=_uri(input_dict, BASELINE_MODEL_KEY),
         examples_uri=_uri(input_dict, EXAMPLES_KEY))
