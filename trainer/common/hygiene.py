@@ -1,6 +1,7 @@
 """Callbacks, class weights, compiling and fitting: the training hygiene of Chollet's ch. 7,
 configured once for every task."""
 
+import dataclasses
 import math
 import os
 import shutil
@@ -158,12 +159,20 @@ def _full_batches(x, validation, config, kwargs):
 
 
 def evaluate_phase(model: keras.Model, validation, config) -> Dict[str, float]:
-  """The model's loss and accuracy on the validation split, as the callbacks saw them
-  (`val_loss`, `val_accuracy`); padded under several replicas as fit_phase pads."""
+  """The model's loss and metrics on the validation split, as the callbacks saw them
+  (`val_loss`, and `val_accuracy` for a classifier); padded under several replicas as
+  fit_phase pads."""
   if tf.distribute.get_strategy().num_replicas_in_sync > 1:
     validation = distribution.full_batches(validation, config.batch_size)
   found = model.evaluate(validation, verbose=0, return_dict=True)
-  return {"val_loss": float(found["loss"]), "val_accuracy": float(found["accuracy"])}
+  return {f"val_{name}": float(value) for name, value in found.items()}
+
+
+def warm_started(config):
+  """A warm-started phase's config: the callbacks judge from its first epoch. The model
+  starts from trained weights, so its first epochs are not the noise of a random start
+  that min_epochs_fraction waits out, and the best of them may be the one to keep."""
+  return dataclasses.replace(config, min_epochs_fraction=0.0)
 
 
 def better_or_equal(candidate: Dict[str, float], incumbent: Dict[str, float]) -> bool:

@@ -10,9 +10,11 @@ task's trainer. Every report is written through tf.io.gfile, so the run folder m
 """
 
 import io
+import json
 import os
 import shutil
 import tempfile
+import time
 from typing import Dict, List, Sequence
 
 import matplotlib
@@ -33,6 +35,22 @@ def predict_labels(model: keras.Model, dataset) -> "tuple[np.ndarray, np.ndarray
     labels.append(y.numpy())
     probabilities.append(model(x, training=False).numpy())
   return np.concatenate(labels), np.concatenate(probabilities)
+
+
+TRAINING_TIME_FILE = "training_time.json"
+
+
+def write_history(model_run_dir: str, history: Dict[str, dict], started: float) -> float:
+  """Writes history.json and training_time.json (`training_seconds`: from `started`, a
+  time.time(), to now: data, model, warm start and fitting, not the reports or the export);
+  returns the seconds."""
+  seconds = time.time() - started
+  print(f"[Trainer] trained in {seconds:.0f} s", flush=True)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
+    json.dump(history, f, indent=1, default=float)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, TRAINING_TIME_FILE), "w") as f:
+    json.dump({"training_seconds": round(seconds, 3)}, f)
+  return seconds
 
 
 def reports_dir(model_run_dir: str) -> str:

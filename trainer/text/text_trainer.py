@@ -17,13 +17,12 @@ The recipe reads top to bottom in `train`:
   (raw strings in), so standardisation and vectorisation are inside the serving graph, behind
   what ingestion did to each document (BOM, NFC, max_chars; trainer/text/normalise.py).
 
-Written under model_run_dir: history.json, baselines.json, embeddings.json (pretrained
-embeddings only), reports/{training_curves,confusion_matrix,model}.png,
+Written under model_run_dir: history.json, training_time.json, baselines.json, embeddings.json
+(pretrained embeddings only), reports/{training_curves,confusion_matrix,model}.png,
 reports/confidently_wrong.md, checkpoints/, logs/ (TensorBoard).
 """
 
 import dataclasses
-import json
 import os
 import posixpath
 import time
@@ -107,9 +106,9 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
     model = models.build_classifier(config, len(vocabulary), len(label_names), matrix)
     if warm_start_from(config, model, vocabulary, label_names, base_model, model_run_dir):
       share = config.warm_start_epochs
-      config = dataclasses.replace(
+      config = hygiene.warm_started(dataclasses.replace(
           config, epochs=warm_start.fewer_epochs(config.epochs, share),
-          fine_tune_epochs=warm_start.fewer_epochs(config.fine_tune_epochs, share))
+          fine_tune_epochs=warm_start.fewer_epochs(config.fine_tune_epochs, share)))
       print(f"[Trainer] warm start: {config.epochs} epochs (warm_start_epochs={share})",
             flush=True)
 
@@ -137,10 +136,7 @@ def train(config: pipeline_config.TextTrainerConfig, train_files: List[str],
     elif config.fine_tune_epochs:
       print("[Trainer] phase 2 skipped: no pretrained embeddings to unfreeze (the model was "
             "trained end to end in phase 1)", flush=True)
-  print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
-
-  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
-    json.dump(history, f, indent=1, default=float)
+  reports.write_history(model_run_dir, history, started)
   end_to_end = vectorization.end_to_end(vectorizer, model)
   eval_docs = documents.read_documents(eval_files)
   eval_probabilities = predict(end_to_end, eval_docs.texts)

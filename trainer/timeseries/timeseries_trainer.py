@@ -14,8 +14,9 @@ The recipe reads top to bottom in `train`:
   then the eval-split baselines (persistence, seasonal naive) against the model on the same
   windows, the reports, and the export: `window` [batch, lookback, features] raw -> `forecast`.
 
-Written under model_run_dir: history.json, baselines.json, reports/{training_curves,
-forecast_vs_actual,mae_vs_baselines,model}.png, checkpoints/, logs/ (TensorBoard).
+Written under model_run_dir: history.json, training_time.json, baselines.json,
+reports/{training_curves,forecast_vs_actual,mae_vs_baselines,model}.png, checkpoints/, logs/
+(TensorBoard).
 """
 
 import json
@@ -99,19 +100,24 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
     positions = windowing.sampled_rows(lookback, described["step"])
     model = models.build_forecaster(config, lookback, positions, mean, variance, target)
     epochs = config.epochs
-    if warm_start_from(config, described, base_model, model, positions, mean, variance,
-                       model_run_dir):
+    warm = warm_start_from(config, described, base_model, model, positions, mean, variance,
+                           model_run_dir)
+    if warm:
       epochs = warm_start.fewer_epochs(config.epochs, config.warm_start_epochs)
+      config = hygiene.warm_started(config)
       print(f"[Trainer] warm start: {epochs} of {config.epochs} epochs "
             f"(warm_start_epochs={config.warm_start_epochs})", flush=True)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   loss=absolute_errors)
+    validation = windows("validation")
+    start = {"weights": model.get_weights(),
+             "val_loss": hygiene.evaluate_phase(model, validation, config)["val_loss"]}
     history = {"train": hygiene.fit_phase(model, config, model_run_dir, "train",
-                                          windows("train", shuffle=True), windows("validation"),
-                                          epochs)}
-  print(f"[Trainer] trained in {time.time() - started:.0f} s", flush=True)
-  with tf.io.gfile.GFile(os.path.join(model_run_dir, "history.json"), "w") as f:
-    json.dump(history, f, indent=1, default=float)
+                                          windows("train", shuffle=True), validation, epochs)}
+    if warm or config.residual:       # a cold level head starts from random weights
+      keep_the_start_if_better(model, start, validation, config, model_run_dir,
+                               "the blessed model" if warm else "persistence")
+  reports.write_history(model_run_dir, history, started)
 
   eval_rows = splits["eval"]
   forecast = np.concatenate([model(x, training=False).numpy() for x, _ in windows("eval")])
@@ -129,6 +135,27 @@ def train(config: pipeline_config.TimeseriesTrainerConfig, train_files: List[str
   warm_start.save(model, [], serving_model_dir,
                   {FORECASTER_FILE: forecaster_record(config, described, mean, variance)})
   return model
+
+
+KEPT_FILE = "kept.json"
+
+
+def keep_the_start_if_better(model: keras.Model, start: dict, validation, config,
+                             model_run_dir: str, what: str) -> None:
+  """The floor of a residual head: the model starts as persistence (zero-initialised
+  change) or, warm, as the blessed model; where training ends worse than that start on the
+  validation windows, the start's weights are kept (written to kept.json). EarlyStopping
+  only judges epochs after min_epochs_fraction, so without this a forecaster whose first
+  epochs were its best would be exported worse than the forecast it started from."""
+  fitted = hygiene.evaluate_phase(model, validation, config)["val_loss"]
+  kept = "start" if start["val_loss"] < fitted else "trained"
+  if kept == "start":
+    model.set_weights(start["weights"])
+    print(f"[Trainer] kept the starting weights ({what}): validation MAE "
+          f"{start['val_loss']:.4f} against {fitted:.4f} after training", flush=True)
+  with tf.io.gfile.GFile(os.path.join(model_run_dir, KEPT_FILE), "w") as f:
+    json.dump({"kept": kept, "start": what, "start_validation_mae": start["val_loss"],
+               "trained_validation_mae": fitted}, f, indent=1)
 
 
 FORECASTER_FILE = "forecaster.json"
