@@ -25,6 +25,7 @@ HEAVY_FIRST = (
     "test_text_trainer.py",            # 2
     "test_use_model.py",               # 1.5
     "test_portability.py",             # 1.5
+    "test_outside_series.py",          # 1.5
     "test_task_module.py",             # 1
 )
 

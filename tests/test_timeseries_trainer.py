@@ -17,7 +17,7 @@ from components.timeseries_example_gen import executor
 from tests import timeseries_factory as factory
 from tests.test_timeseries_ingest import run_executor
 from trainer.timeseries import timeseries_trainer
-from trainer.common import export
+from trainer.common import export, hygiene
 from trainer.timeseries import data, models
 
 OPTIONS = pipeline_config.TimeseriesConfig(target_column="temp", lookback=24, delay=6)
@@ -70,6 +70,46 @@ def test_every_model_maps_a_raw_window_to_one_forecast(model):
   assert forecast.shape == (3,)
   # Residual heads start from persistence (the change layer is zero-initialised).
   np.testing.assert_allclose(forecast, window[:, -1, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("worse", [True, False])
+def test_training_that_ends_worse_than_its_start_keeps_the_start(tmp_path, worse):
+  # A residual forecaster starts as persistence; weights that forecast worse on the
+  # validation windows are replaced by the start's, weights that forecast better stay.
+  config = pipeline_config.TimeseriesTrainerConfig(units=4, dense_units=4)
+  mean, variance = np.array([10.0, 50.0]), np.array([4.0, 25.0])
+  model = models.build_forecaster(config, 12, np.arange(1, 12, 2), mean, variance, 0)
+  model.compile(loss=timeseries_trainer.absolute_errors)
+  rng = np.random.default_rng(1)
+  windows = rng.normal(10, 2, (64, 12, 2)).astype(np.float32)
+  targets = windows[:, -1, 0] + (0.0 if worse else 1.0)     # persistence exact, or 1 off
+  validation = tf.data.Dataset.from_tensor_slices((windows, targets)).batch(16)
+  start = {"weights": model.get_weights(),
+           "val_loss": hygiene.evaluate_phase(model, validation, config)["val_loss"]}
+  trained = [w.copy() for w in start["weights"]]
+  trained[-1] = trained[-1] + (3.0 if worse else 0.25)   # the change's bias
+  model.set_weights(trained)
+  timeseries_trainer.keep_the_start_if_better(model, start, validation, config,
+                                              str(tmp_path), "persistence")
+  with open(tmp_path / timeseries_trainer.KEPT_FILE) as f:
+    kept = json.load(f)
+  assert kept["kept"] == ("start" if worse else "trained")
+  assert kept["start_validation_mae"] == pytest.approx(0.0 if worse else 1.0, abs=1e-4)
+  final = model.get_weights()[-1]
+  np.testing.assert_allclose(final, (start["weights"] if worse else trained)[-1])
+  forecast = model(windows, training=False).numpy()
+  if worse:
+    np.testing.assert_allclose(forecast, windows[:, -1, 0], rtol=1e-6)
+  else:
+    assert kept["trained_validation_mae"] < kept["start_validation_mae"]
+
+
+def test_a_warm_started_phase_is_judged_from_its_first_epoch():
+  config = pipeline_config.TimeseriesTrainerConfig(epochs=40)
+  assert hygiene.patience_for(config, 40)["start_from_epoch"] == 10
+  warm = hygiene.warm_started(config)
+  assert hygiene.patience_for(warm, 40)["start_from_epoch"] == 0
+  assert warm.epochs == config.epochs and config.min_epochs_fraction == 0.25
 
 
 @pytest.fixture(scope="module")
